@@ -38,6 +38,10 @@ from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSe
 from aiortc.rtp import RtpPacket
 
 __all__ = [
+    "ABS_SEND_TIME_ID",
+    "negotiated_codecs",
+    "negotiated_header_extensions",
+    "sender_ssrc",
     "DatagramHandler",
     "dtls_transport_of",
     "hook_datagrams",
@@ -52,6 +56,22 @@ __all__ = [
 ]
 
 DatagramHandler = Callable[[bytes, tuple[str, int]], None]
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
+def _abs_send_time_id() -> int:
+    from aiortc.codecs import HEADER_EXTENSIONS
+
+    for ext in HEADER_EXTENSIONS["video"]:
+        if ext.uri == ABS_SEND_TIME_URI:
+            return int(ext.id)
+    raise RuntimeError("aiortc no longer offers abs-send-time for video")
+
+
+ABS_SEND_TIME_ID = _abs_send_time_id()
+"""The header-extension id aiortc offers abs-send-time under (the SFU is the offerer toward
+subscribers, so this is the id their answers accept)."""
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
@@ -174,3 +194,18 @@ def tap_receiver_rtp(
 
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
+
+
+def negotiated_codecs(transceiver: Any) -> list[Any]:
+    """The ``RTCRtpCodecParameters`` negotiated for a transceiver, first = the one in use."""
+    return list(transceiver._codecs)
+
+
+def negotiated_header_extensions(transceiver: Any) -> list[Any]:
+    """The ``RTCRtpHeaderExtensionParameters`` negotiated for a transceiver."""
+    return list(transceiver._headerExtensions)
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC aiortc chose for a sender and announced in its m-line's ``a=ssrc``."""
+    return int(sender._ssrc)

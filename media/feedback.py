@@ -1,0 +1,149 @@
+"""Feedback policy: pure state machines fed with times, no I/O.
+
+* ``KeyframeThrottle`` — subscribers' PLI/FIR become at most one keyframe request per interval
+  to the publisher (SECURITY.md item 15: 100 PLI/s from one subscriber must not turn into 100
+  keyframes/s, each of which costs the publisher's uplink several times a normal frame).
+* ``Budget`` — a token bucket, e.g. retransmissions per subscriber per second (NACK storms).
+* ``ReceiveStats`` — what the SFU, as the publisher's receiver, reports in RTCP RR
+  (RFC 3550 §6.4.1, §A.3 loss, §A.8 jitter) and which sequence numbers to NACK
+  (RFC 4585 §6.2.1).
+"""
+
+from __future__ import annotations
+
+from .rtp import ReportBlock, seq_diff
+
+
+class KeyframeThrottle:
+    """At most one keyframe request per ``interval`` seconds; a request inside the window is
+    remembered and becomes due when the window closes, so a late joiner still gets its keyframe.
+    """
+
+    __slots__ = ("_last", "interval", "pending")
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+        self.pending = False
+
+    def request(self, now: float) -> bool:
+        """Record a request; True if one should be sent upstream now."""
+        if now - self._last >= self.interval:
+            self._last = now
+            self.pending = False
+            return True
+        self.pending = True
+        return False
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds until a deferred request may go out, or None when nothing is deferred."""
+        if not self.pending:
+            return None
+        return max(0.0, self._last + self.interval - now)
+
+
+class Budget:
+    """A token bucket: ``rate`` tokens per second, at most ``burst`` banked."""
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return True
+        return False
+
+
+class ReceiveStats:
+    """Reception statistics of one incoming stream, as its RTP receiver (RFC 3550 §A.1–A.8)."""
+
+    __slots__ = (
+        "_clock_rate",
+        "_expected_prior",
+        "_received_prior",
+        "_transit",
+        "base_seq",
+        "cycles",
+        "jitter",
+        "last_sr_ntp",
+        "last_sr_time",
+        "max_seq",
+        "received",
+    )
+
+    def __init__(self, clock_rate: int) -> None:
+        self._clock_rate = clock_rate
+        self.base_seq: int | None = None
+        self.max_seq = 0
+        self.cycles = 0
+        self.received = 0
+        self.jitter = 0.0
+        self._transit: float | None = None
+        self._expected_prior = 0
+        self._received_prior = 0
+        self.last_sr_ntp = 0
+        self.last_sr_time = 0.0
+
+    def add(self, seq: int, timestamp: int, arrival: float) -> list[int]:
+        """Account for one packet; return the sequence numbers it shows to be missing."""
+        self.received += 1
+        missing: list[int] = []
+        if self.base_seq is None:
+            self.base_seq = seq
+            self.max_seq = seq
+        else:
+            d = seq_diff(seq, self.max_seq)
+            if d > 0:
+                if d > 1:
+                    # A gap: ask again for at most the 64 most recent packets of it.
+                    missing = [(seq - k) & 0xFFFF for k in range(min(d - 1, 64), 0, -1)]
+                if seq < self.max_seq:
+                    self.cycles += 1 << 16
+                self.max_seq = seq
+        # Interarrival jitter (§A.8), in timestamp units.
+        transit = arrival * self._clock_rate - timestamp
+        if self._transit is not None:
+            delta = abs(transit - self._transit)
+            if delta < self._clock_rate * 10:  # ignore timestamp jumps (pause, new source)
+                self.jitter += (delta - self.jitter) / 16
+        self._transit = transit
+        return missing
+
+    @property
+    def extended_max(self) -> int:
+        return self.cycles + self.max_seq
+
+    def report(self, ssrc: int, now: float) -> ReportBlock:
+        """The RR report block for this stream, and start a new reporting interval (§A.3)."""
+        base = self.base_seq if self.base_seq is not None else 0
+        expected = self.extended_max - base + 1 if self.base_seq is not None else 0
+        lost = expected - self.received
+        expected_interval = expected - self._expected_prior
+        received_interval = self.received - self._received_prior
+        self._expected_prior = expected
+        self._received_prior = self.received
+        lost_interval = expected_interval - received_interval
+        fraction = 0
+        if expected_interval > 0 and lost_interval > 0:
+            fraction = min(255, (lost_interval << 8) // expected_interval)
+        dlsr = 0
+        if self.last_sr_time:
+            dlsr = int((now - self.last_sr_time) * 65536)
+        return ReportBlock(
+            ssrc=ssrc,
+            fraction_lost=fraction,
+            packets_lost=lost,
+            highest_sequence=self.extended_max,
+            jitter=int(self.jitter),
+            lsr=(self.last_sr_ntp >> 16) & 0xFFFFFFFF,
+            dlsr=dlsr,
+        )

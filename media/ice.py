@@ -1,0 +1,117 @@
+"""ICE settings: where the server gathers candidates and whom it accepts packets from.
+
+WebRTC makes it easy to send packets where nobody meant them to go: aioice skips 127.0.0.1 and
+gathers on every other interface, aiortc falls back to a public STUN server when given no ICE
+servers, and browsers offer candidates on every address they have (and send checks from all of
+them). A school's server should talk only on the addresses its operator chose, and only to peers
+in the networks its operator expects. So:
+
+* host candidates are gathered only on ``addresses`` (default: every non-loopback address
+  aioice finds, as on an ordinary server — the CLI narrows it);
+* a ``public_address`` (1:1 NAT, as on cloud servers) replaces the host address in the
+  candidates the server announces, while the sockets stay bound to the private address;
+* remote candidates, incoming STUN checks and every outgoing datagram are limited to
+  ``accept_networks``;
+* STUN/TURN servers are used only when configured: never an implicit public one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_CANDIDATE_LINE = re.compile(r"^(a=)?candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) typ (\S+)(.*)$")
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    addresses: tuple[str, ...] | None = None
+    """Local addresses to gather host candidates on; ``None``: aioice's discovery."""
+    public_address: str | None = None
+    """Address announced instead of the host address (1:1 NAT)."""
+    accept_networks: tuple[IPNetwork, ...] = field(
+        default_factory=lambda: (
+            ipaddress.ip_network("0.0.0.0/0"),
+            ipaddress.ip_network("::/0"),
+        )
+    )
+    """Remote networks candidates and packets are accepted from."""
+    stun_servers: tuple[str, ...] = ()
+    turn_servers: tuple[tuple[str, str, str], ...] = ()
+    """(url, username, credential) of each TURN server."""
+
+    @classmethod
+    def loopback(cls) -> IceSettings:
+        """Everything on 127.0.0.1: what tests, benchmarks and demos use."""
+        return cls(
+            addresses=("127.0.0.1",),
+            accept_networks=(ipaddress.ip_network("127.0.0.0/8"),),
+        )
+
+    def accepts(self, host: str) -> bool:
+        """Whether a remote address lies in the accepted networks."""
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self.accept_networks)
+
+    def accepts_candidate_line(self, line: str) -> bool:
+        """Whether a remote ``candidate:`` line is one the server will try.
+
+        Refused: malformed lines, TCP, RTCP-component (2) candidates — the server answers
+        ``rtcp-mux`` — mDNS ``.local`` names, and addresses outside the accepted networks.
+        """
+        m = _CANDIDATE_LINE.match(line.strip())
+        if m is None:
+            return False
+        component, transport, host = m.group(3), m.group(4), m.group(6)
+        if component != "1" or transport.lower() != "udp":
+            return False
+        if host.endswith(".local"):
+            return False
+        return self.accepts(host)
+
+    def filter_sdp(self, sdp: str) -> str:
+        """Drop the SDP's candidate lines the server would not accept; keep all else as is."""
+        lines = sdp.splitlines(keepends=True)
+        return "".join(
+            line
+            for line in lines
+            if not line.startswith("a=candidate:") or self.accepts_candidate_line(line)
+        )
+
+    def announce(self, sdp: str) -> str:
+        """The server's SDP with the public address in its host candidates (and ``c=`` lines)."""
+        if not self.public_address or not self.addresses:
+            return sdp
+        out = []
+        for line in sdp.splitlines(keepends=True):
+            if line.startswith("a=candidate:"):
+                m = _CANDIDATE_LINE.match(line.rstrip("\r\n"))
+                if m and m.group(6) in self.addresses:
+                    parts = line.split(" ")
+                    parts[4] = self.public_address
+                    line = " ".join(parts)
+            elif line.startswith("c=IN IP"):
+                for a in self.addresses:
+                    line = line.replace(a, self.public_address)
+            out.append(line)
+        return "".join(out)
+
+    def rtc_configuration(self) -> Any:
+        """An ``RTCConfiguration`` that never falls back to a public STUN server."""
+        from aiortc import RTCBundlePolicy
+
+        servers = [RTCIceServer(urls=url) for url in self.stun_servers]
+        servers += [
+            RTCIceServer(urls=url, username=user, credential=cred)
+            for url, user, cred in self.turn_servers
+        ]
+        return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)

@@ -1,0 +1,471 @@
+"""RTP and RTCP on bytes: the pure functions the forwarding path is made of.
+
+Sans-I/O: nothing here knows about sockets, SRTP or asyncio, so every function is unit-tested
+exhaustively and fuzzed (``tests/media/test_rtp.py``). The forwarding loop in
+``media/router.py`` inlines the cheapest of these (header field reads, ``HEADER.pack``) for speed;
+the functions here are the reference those inlined lines are tested against.
+
+References: RFC 3550 (RTP, RTCP SR/RR), RFC 4585 (generic NACK, PLI), RFC 5104 (FIR),
+RFC 8285 (header extensions), RFC 7741 (VP8 payload), RFC 6184 (H.264 payload),
+draft-alvestrand-rmcat-remb (REMB), RFC 5761 (RTP/RTCP multiplexing).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+RTP_VERSION_BITS = 0x80
+HEADER = struct.Struct("!BBHII")
+"""The fixed 12-byte RTP header: V/P/X/CC, M/PT, sequence number, timestamp, SSRC."""
+
+ABS_SEND_TIME_EXTENSION = struct.Struct("!HHB3s")
+
+RTCP_SR = 200
+RTCP_RR = 201
+RTCP_SDES = 202
+RTCP_BYE = 203
+RTCP_RTPFB = 205
+RTCP_PSFB = 206
+RTPFB_NACK = 1
+PSFB_PLI = 1
+PSFB_FIR = 4
+PSFB_APP = 15
+
+
+class MalformedPacket(ValueError):
+    """A packet whose header lies about its own length, or is too short to be RTP/RTCP."""
+
+
+def is_rtcp(data: bytes) -> bool:
+    """RFC 5761 §4: with RTP and RTCP multiplexed, RTCP packet types 192–223 sit in byte 1."""
+    return len(data) >= 2 and 192 <= data[1] <= 223
+
+
+@dataclass(frozen=True, slots=True)
+class RtpHeader:
+    """The fields of an RTP packet the SFU reads. ``payload_offset`` skips CSRCs and extensions."""
+
+    marker: bool
+    payload_type: int
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    payload_offset: int
+    padding: bool
+    extension_offset: int  # 0 when the packet has no header extension
+    extension_length: int  # in bytes, without the 4-byte extension header
+
+
+def parse_header(data: bytes) -> RtpHeader:
+    """Parse an RTP header (RFC 3550 §5.1) without copying the payload."""
+    n = len(data)
+    if n < 12:
+        raise MalformedPacket("RTP packet shorter than its fixed header")
+    b0 = data[0]
+    if b0 & 0xC0 != RTP_VERSION_BITS:
+        raise MalformedPacket("RTP version is not 2")
+    offset = 12 + 4 * (b0 & 0x0F)
+    ext_offset = 0
+    ext_length = 0
+    if b0 & 0x10:
+        if n < offset + 4:
+            raise MalformedPacket("RTP header extension is truncated")
+        ext_offset = offset + 4
+        ext_length = 4 * ((data[offset + 2] << 8) | data[offset + 3])
+        offset = ext_offset + ext_length
+    if offset > n:
+        raise MalformedPacket("RTP header is longer than the packet")
+    padding = bool(b0 & 0x20)
+    if padding:
+        pad = data[-1]
+        if pad == 0 or offset + pad > n:
+            raise MalformedPacket("RTP padding length is impossible")
+    _, b1, seq, ts, ssrc = HEADER.unpack_from(data)
+    return RtpHeader(
+        marker=bool(b1 & 0x80),
+        payload_type=b1 & 0x7F,
+        sequence_number=seq,
+        timestamp=ts,
+        ssrc=ssrc,
+        payload_offset=offset,
+        padding=padding,
+        extension_offset=ext_offset,
+        extension_length=ext_length,
+    )
+
+
+def find_extension(data: bytes, header: RtpHeader, ext_id: int) -> bytes | None:
+    """The value of one-byte or two-byte header extension ``ext_id`` (RFC 8285 §4), if present."""
+    if not header.extension_offset or not 1 <= ext_id <= 255:
+        return None
+    profile = (data[header.extension_offset - 4] << 8) | data[header.extension_offset - 3]
+    pos = header.extension_offset
+    end = pos + header.extension_length
+    if profile == 0xBEDE:
+        while pos < end:
+            b = data[pos]
+            if b == 0:  # padding
+                pos += 1
+                continue
+            eid, length = b >> 4, (b & 0x0F) + 1
+            if eid == 15:
+                return None
+            if pos + 1 + length > end:
+                return None
+            if eid == ext_id:
+                return bytes(data[pos + 1 : pos + 1 + length])
+            pos += 1 + length
+    elif profile & 0xFFF0 == 0x1000:
+        while pos + 1 < end:
+            eid = data[pos]
+            if eid == 0:
+                pos += 1
+                continue
+            length = data[pos + 1]
+            if pos + 2 + length > end:
+                return None
+            if eid == ext_id:
+                return bytes(data[pos + 2 : pos + 2 + length])
+            pos += 2 + length
+    return None
+
+
+def rewrite(
+    data: bytes,
+    header: RtpHeader,
+    *,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    extension: bytes = b"",
+) -> bytes:
+    """The packet as one consumer sends it: new PT/seq/timestamp/SSRC, the publisher's header
+    extensions and CSRCs dropped (their ids mean nothing on the subscriber's connection, see
+    BROWSER-TESTING.md), ``extension`` (a complete RFC 8285 block, or empty) put in their place;
+    payload and padding untouched.
+    """
+    b0 = RTP_VERSION_BITS | (data[0] & 0x20) | (0x10 if extension else 0)
+    b1 = (0x80 if header.marker else 0) | payload_type
+    return (
+        HEADER.pack(
+            b0,
+            b1,
+            sequence_number & 0xFFFF,
+            timestamp & 0xFFFFFFFF,
+            ssrc,
+        )
+        + extension
+        + data[header.payload_offset :]
+    )
+
+
+def abs_send_time_block(ext_id: int, abs_send_time: int) -> bytes:
+    """An RFC 8285 one-byte extension block holding abs-send-time (6.18 fixed-point seconds).
+
+    Receivers (Chrome, aiortc) estimate the path's bandwidth from it and report REMB.
+    """
+    return ABS_SEND_TIME_EXTENSION.pack(
+        0xBEDE, 1, (ext_id << 4) | 2, (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
+    )
+
+
+def abs_send_time(ntp: int) -> int:
+    """abs-send-time from a 64-bit NTP timestamp: 24 bits, 6 integer and 18 fractional."""
+    return (ntp >> 14) & 0xFFFFFF
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """Whether 16-bit sequence number ``a`` comes after ``b`` (RFC 3550 §A.1, wrap-aware)."""
+    return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+def seq_diff(a: int, b: int) -> int:
+    """Signed distance from ``b`` to ``a`` in 16-bit sequence space (−32768 … 32767)."""
+    d = (a - b) & 0xFFFF
+    return d - 0x10000 if d >= 0x8000 else d
+
+
+# --- keyframes -------------------------------------------------------------------------------
+
+
+def vp8_is_keyframe_start(payload: bytes) -> bool:
+    """Whether this VP8 RTP payload starts a key frame (RFC 7741 §4.2, §4.3).
+
+    The payload descriptor must have S=1 and PID=0 (first packet of partition 0), and the P bit
+    of the VP8 payload header that follows must be 0 (an intra frame).
+    """
+    n = len(payload)
+    if n < 1:
+        return False
+    b = payload[0]
+    if not (b & 0x10) or (b & 0x07) != 0:
+        return False
+    pos = 1
+    if b & 0x80:  # X: extended control bits
+        if n < 2:
+            return False
+        x = payload[1]
+        pos = 2
+        if x & 0x80:  # I: picture id
+            if n <= pos:
+                return False
+            pos += 2 if payload[pos] & 0x80 else 1
+        if x & 0x40:  # L: TL0PICIDX
+            pos += 1
+        if x & 0x30:  # T or K: TID/KEYIDX
+            pos += 1
+    if n <= pos:
+        return False
+    return not (payload[pos] & 0x01)
+
+
+H264_NAL_IDR = 5
+H264_NAL_SPS = 7
+H264_STAP_A = 24
+H264_FU_A = 28
+
+
+def h264_is_keyframe_start(payload: bytes) -> bool:
+    """Whether this H.264 RTP payload starts an IDR picture or carries its SPS (RFC 6184 §5.6–5.8)."""
+    n = len(payload)
+    if n < 1:
+        return False
+    nal = payload[0] & 0x1F
+    if nal in (H264_NAL_IDR, H264_NAL_SPS):
+        return True
+    if nal == H264_STAP_A:
+        pos = 1
+        while pos + 2 < n:
+            size = (payload[pos] << 8) | payload[pos + 1]
+            if size == 0 or pos + 2 + size > n:
+                return False
+            if payload[pos + 2] & 0x1F in (H264_NAL_IDR, H264_NAL_SPS):
+                return True
+            pos += 2 + size
+        return False
+    if nal == H264_FU_A:
+        return n >= 2 and bool(payload[1] & 0x80) and payload[1] & 0x1F in (
+            H264_NAL_IDR,
+            H264_NAL_SPS,
+        )
+    return False
+
+
+def keyframe_detector(codec_name: str):  # type: ignore[no-untyped-def]
+    """The keyframe test for a codec, or ``None`` for codecs without keyframes (audio)."""
+    name = codec_name.lower()
+    if name == "vp8":
+        return vp8_is_keyframe_start
+    if name == "h264":
+        return h264_is_keyframe_start
+    return None
+
+
+# --- RTCP ------------------------------------------------------------------------------------
+
+
+def build_sender_report(
+    ssrc: int, ntp: int, rtp_timestamp: int, packet_count: int, octet_count: int
+) -> bytes:
+    """An RTCP SR with no report blocks (RFC 3550 §6.4.1)."""
+    return struct.pack(
+        "!BBHIIIIII",
+        0x80,
+        RTCP_SR,
+        6,
+        ssrc,
+        (ntp >> 32) & 0xFFFFFFFF,
+        ntp & 0xFFFFFFFF,
+        rtp_timestamp & 0xFFFFFFFF,
+        packet_count & 0xFFFFFFFF,
+        octet_count & 0xFFFFFFFF,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportBlock:
+    ssrc: int
+    fraction_lost: int
+    packets_lost: int
+    highest_sequence: int
+    jitter: int
+    lsr: int
+    dlsr: int
+
+
+def build_receiver_report(sender_ssrc: int, blocks: list[ReportBlock]) -> bytes:
+    """An RTCP RR (RFC 3550 §6.4.2) with up to 31 report blocks."""
+    blocks = blocks[:31]
+    out = [struct.pack("!BBHI", 0x80 | len(blocks), RTCP_RR, 1 + 6 * len(blocks), sender_ssrc)]
+    for b in blocks:
+        lost = max(-0x800000, min(0x7FFFFF, b.packets_lost)) & 0xFFFFFF
+        out.append(
+            struct.pack(
+                "!IBBHIIII",
+                b.ssrc,
+                b.fraction_lost & 0xFF,
+                lost >> 16,
+                lost & 0xFFFF,
+                b.highest_sequence & 0xFFFFFFFF,
+                b.jitter & 0xFFFFFFFF,
+                b.lsr & 0xFFFFFFFF,
+                b.dlsr & 0xFFFFFFFF,
+            )
+        )
+    return b"".join(out)
+
+
+def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    """A Picture Loss Indication (RFC 4585 §6.3.1)."""
+    return struct.pack("!BBHII", 0x80 | PSFB_PLI, RTCP_PSFB, 2, sender_ssrc, media_ssrc)
+
+
+def build_nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
+    """A generic NACK (RFC 4585 §6.2.1) covering the given sequence numbers."""
+    fci: list[bytes] = []
+    seqs = sorted(set(s & 0xFFFF for s in lost), key=lambda s: seq_diff(s, lost[0]))
+    i = 0
+    while i < len(seqs):
+        pid = seqs[i]
+        blp = 0
+        i += 1
+        while i < len(seqs):
+            d = seq_diff(seqs[i], pid)
+            if not 1 <= d <= 16:
+                break
+            blp |= 1 << (d - 1)
+            i += 1
+        fci.append(struct.pack("!HH", pid, blp))
+    length = 2 + len(fci)
+    return struct.pack("!BBHII", 0x80 | RTPFB_NACK, RTCP_RTPFB, length, sender_ssrc, media_ssrc) + (
+        b"".join(fci)
+    )
+
+
+def build_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
+    """Receiver Estimated Maximum Bitrate (draft-alvestrand-rmcat-remb §2.2)."""
+    exp = 0
+    mantissa = max(0, int(bitrate))
+    while mantissa > 0x3FFFF:
+        mantissa >>= 1
+        exp += 1
+    length = 4 + len(ssrcs)
+    return struct.pack(
+        "!BBHII4sBBH",
+        0x80 | PSFB_APP,
+        RTCP_PSFB,
+        length,
+        sender_ssrc,
+        0,
+        b"REMB",
+        len(ssrcs),
+        (exp << 2) | (mantissa >> 16),
+        mantissa & 0xFFFF,
+    ) + b"".join(struct.pack("!I", s) for s in ssrcs)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One RTCP packet, reduced to what the SFU acts on."""
+
+    kind: str  # "sr", "rr", "pli", "fir", "nack", "remb", "bye", "other"
+    sender_ssrc: int = 0
+    media_ssrcs: tuple[int, ...] = ()
+    lost: tuple[int, ...] = ()
+    bitrate: int = 0
+    reports: tuple[ReportBlock, ...] = ()
+    ntp: int = 0
+    rtp_timestamp: int = 0
+
+
+def parse_rtcp(data: bytes) -> list[Feedback]:
+    """Split a compound RTCP packet and read what the SFU needs; raise MalformedPacket on lies."""
+    out: list[Feedback] = []
+    pos = 0
+    n = len(data)
+    if n < 4:
+        raise MalformedPacket("RTCP packet shorter than its header")
+    while pos < n:
+        if n - pos < 4:
+            raise MalformedPacket("RTCP packet truncated")
+        b0, pt, length = struct.unpack_from("!BBH", data, pos)
+        if b0 & 0xC0 != 0x80:
+            raise MalformedPacket("RTCP version is not 2")
+        end = pos + 4 + 4 * length
+        if end > n:
+            raise MalformedPacket("RTCP length is longer than the packet")
+        body = data[pos + 4 : end]
+        count = b0 & 0x1F
+        if pt in (RTCP_SR, RTCP_RR):
+            need = 4 + (20 if pt == RTCP_SR else 0)
+            if len(body) < need + 24 * count:
+                raise MalformedPacket("RTCP report is truncated")
+            (sender,) = struct.unpack_from("!I", body, 0)
+            ntp = rtp_ts = 0
+            if pt == RTCP_SR:
+                hi, lo, rtp_ts = struct.unpack_from("!III", body, 4)
+                ntp = (hi << 32) | lo
+            reports = []
+            for i in range(count):
+                ssrc, fl, lh, ll, hs, jit, lsr, dlsr = struct.unpack_from(
+                    "!IBBHIIII", body, need + 24 * i
+                )
+                lost = (lh << 16) | ll
+                if lost & 0x800000:
+                    lost -= 0x1000000
+                reports.append(ReportBlock(ssrc, fl, lost, hs, jit, lsr, dlsr))
+            out.append(
+                Feedback(
+                    "sr" if pt == RTCP_SR else "rr",
+                    sender_ssrc=sender,
+                    reports=tuple(reports),
+                    ntp=ntp,
+                    rtp_timestamp=rtp_ts,
+                )
+            )
+        elif pt in (RTCP_RTPFB, RTCP_PSFB):
+            if len(body) < 8:
+                raise MalformedPacket("RTCP feedback is truncated")
+            sender, media = struct.unpack_from("!II", body, 0)
+            fci = body[8:]
+            if pt == RTCP_RTPFB and count == RTPFB_NACK:
+                lost: list[int] = []
+                for i in range(0, len(fci) - 3, 4):
+                    pid, blp = struct.unpack_from("!HH", fci, i)
+                    lost.append(pid)
+                    for bit in range(16):
+                        if blp & (1 << bit):
+                            lost.append((pid + bit + 1) & 0xFFFF)
+                out.append(Feedback("nack", sender, (media,), lost=tuple(lost)))
+            elif pt == RTCP_PSFB and count == PSFB_PLI:
+                out.append(Feedback("pli", sender, (media,)))
+            elif pt == RTCP_PSFB and count == PSFB_FIR:
+                targets = tuple(
+                    struct.unpack_from("!I", fci, i)[0] for i in range(0, len(fci) - 7, 8)
+                )
+                out.append(Feedback("fir", sender, targets))
+            elif pt == RTCP_PSFB and count == PSFB_APP and fci[:4] == b"REMB" and len(fci) >= 8:
+                num = fci[4]
+                exp = fci[5] >> 2
+                mantissa = ((fci[5] & 0x03) << 16) | (fci[6] << 8) | fci[7]
+                ssrcs = tuple(
+                    struct.unpack_from("!I", fci, 8 + 4 * i)[0]
+                    for i in range(num)
+                    if 8 + 4 * i + 4 <= len(fci)
+                )
+                out.append(Feedback("remb", sender, ssrcs, bitrate=mantissa << exp))
+            else:
+                out.append(Feedback("other", sender, (media,)))
+        elif pt == RTCP_BYE:
+            ssrcs = tuple(
+                struct.unpack_from("!I", body, 4 * i)[0]
+                for i in range(count)
+                if 4 * i + 4 <= len(body)
+            )
+            out.append(Feedback("bye", media_ssrcs=ssrcs))
+        else:
+            out.append(Feedback("other"))
+        pos = end
+    return out

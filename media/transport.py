@@ -1,0 +1,614 @@
+"""Transports: one aiortc peer connection per participant and direction, tapped below the codec.
+
+**Peer-connection model: two per participant.** A *publish* connection carries the
+participant's own microphone and camera to the server (the client offers, the server answers)
+and a *subscribe* connection carries everything the participant receives (the server offers,
+the client answers). This is the usual SFU choice (mediasoup's send/recv transports, LiveKit's
+publisher/subscriber): each side of each connection has one offerer, so there is never offer
+glare; adding a student's camera renegotiates only the subscribers' connections, never the
+publisher's; and a phone that only listens never opens a publish connection at all.
+
+**Below the codec.** aiortc would decode every incoming track and encode every outgoing one —
+a transcoder that collapses at a handful of students. Here aiortc keeps ICE, DTLS and SRTP and
+nothing else: each socket's datagram callback is replaced (``media._aiortc.hook_datagrams``) by
+``Transport._datagram``, which handles SRTP and SRTCP synchronously — unprotect, then
+``Producer.receive`` on the publish side or the feedback handlers on the subscribe side — and
+passes only STUN and DTLS on to aioice/aiortc. Outgoing RTP is protected with the DTLS
+transport's SRTP session and written straight to the selected pair's socket. aiortc's own RTP and
+RTCP loops on the subscribe side are silenced (``mute_sender``); the SFU sends its own sender
+reports, and on the publish side its own receiver reports, NACKs and keyframe requests.
+
+**Who may talk to us.** Datagrams are checked against the ICE settings: STUN only from the
+accepted networks, DTLS and SRTP only from the selected pair's address once ICE has chosen one
+(SECURITY.md item 14), and the selected pair itself must lie in the accepted networks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pylibsrtp
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from . import _aiortc
+from .ice import IceSettings
+from .router import COUNTERS, Codec, Consumer, Producer
+from .rtp import (
+    build_nack,
+    build_pli,
+    build_receiver_report,
+    build_remb,
+    build_sender_report,
+    parse_rtcp,
+)
+
+logger = logging.getLogger(__name__)
+
+RTCP_INTERVAL = 1.0
+"""Seconds between the SFU's own RTCP reports (RFC 3550 §6.2 allows this for small sessions)."""
+NTP_EPOCH_OFFSET = 2208988800
+
+
+class MediaError(Exception):
+    """A media request that cannot be honoured; ``code`` is a stable signaling error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def ntp_now(now: float) -> int:
+    return int((now + NTP_EPOCH_OFFSET) * (1 << 32))
+
+
+class Transport:
+    """What both directions share: the peer connection, the datagram tap and SRTP sending."""
+
+    direction = ""
+
+    def __init__(
+        self,
+        *,
+        transport_id: str,
+        participant_id: str,
+        ice: IceSettings,
+        on_state: Callable[[Transport, str], None] | None = None,
+    ) -> None:
+        self.id = transport_id
+        self.participant_id = participant_id
+        self.ice = ice
+        self.pc = RTCPeerConnection(ice.rtc_configuration())
+        self.rtcp_ssrc = secrets.randbits(32) or 1
+        self.closed = False
+        self.connected = False
+        self.candidates_added = 0
+        self._on_state = on_state
+        self._dtls: Any = None
+        self._rx: Any = None
+        self._tx: Any = None
+        self._sendto: Callable[[bytes, Any], None] | None = None
+        self._peer: tuple[str, int] | None = None
+        self._tick: asyncio.Task[None] | None = None
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _attach(self) -> None:
+        """Hook the sockets once gathering has created them (after setLocalDescription)."""
+        if self._dtls is None:
+            self._dtls = _aiortc.dtls_transport_of(self.pc)
+            self._dtls.on("statechange", self._on_dtls_state)
+        _aiortc.hook_datagrams(self._dtls, self._wrap)
+
+    def _wrap(self, original: _aiortc.DatagramHandler) -> _aiortc.DatagramHandler:
+        accepts = self.ice.accepts
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if not data:
+                return
+            b = data[0]
+            if 127 < b < 192:
+                peer = self._peer
+                if self._rx is None or peer is None or addr[0] != peer[0] or addr[1] != peer[1]:
+                    COUNTERS.dropped_unvalidated += 1
+                    return
+                self._srtp(data)
+            elif b < 2:  # STUN (RFC 7983 §7)
+                if accepts(addr[0]):
+                    original(data, addr)
+                else:
+                    COUNTERS.dropped_unvalidated += 1
+            elif 19 < b < 64:  # DTLS: from the selected pair once there is one
+                peer = self._peer
+                if (peer is None and accepts(addr[0])) or (
+                    peer is not None and addr[0] == peer[0] and addr[1] == peer[1]
+                ):
+                    original(data, addr)
+                else:
+                    COUNTERS.dropped_unvalidated += 1
+            else:
+                COUNTERS.dropped_malformed += 1
+
+        return datagram_received
+
+    def _refresh_pair(self) -> None:
+        selected = _aiortc.selected_pair(self._dtls) if self._dtls is not None else None
+        if selected is None:
+            return
+        sendto, peer = selected
+        peer = (peer[0], peer[1])
+        if not self.ice.accepts(peer[0]):
+            COUNTERS.refused_destinations += 1
+            logger.warning("transport %s: selected pair outside accepted networks", self.id)
+            self._sendto = None
+            self._peer = None
+            asyncio.ensure_future(self.close())
+            return
+        self._sendto = sendto
+        self._peer = peer
+
+    def _on_dtls_state(self) -> None:
+        state = self._dtls.state
+        if state == "connected" and not self.connected:
+            self._rx = _aiortc.rx_srtp(self._dtls)
+            self._tx = _aiortc.tx_srtp(self._dtls)
+            self._refresh_pair()
+            if self._sendto is None:
+                return
+            self.connected = True
+            self._tick = asyncio.ensure_future(self._run_rtcp())
+            self._on_connected()
+        elif state in ("closed", "failed"):
+            self._down()
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state in ("failed", "closed"):
+            self._down()
+        if self._on_state is not None:
+            self._on_state(self, state)
+
+    def _down(self) -> None:
+        self.connected = False
+        self._rx = None
+        self._tx = None
+        self._sendto = None
+
+    def _on_connected(self) -> None:
+        """Hook for subclasses: the transport can now send."""
+
+    async def add_candidate(self, candidate: dict[str, Any] | None) -> bool:
+        """Add a trickled remote candidate; False when it is not one the server accepts."""
+        if self.closed or self._dtls is None:
+            raise MediaError("no_transport", "This connection has not been negotiated yet.")
+        ice_transport = self._dtls.transport
+        if candidate is None:
+            try:
+                await ice_transport.addRemoteCandidate(None)
+            except ValueError:
+                pass
+            return True
+        line = str(candidate.get("candidate") or "")
+        if line.startswith("a="):
+            line = line[2:]
+        if not line:
+            return False
+        if not self.ice.accepts_candidate_line(line):
+            return False
+        try:
+            parsed = candidate_from_sdp(line.split(":", 1)[1])
+        except (ValueError, IndexError) as exc:
+            raise MediaError("bad_candidate", "The ICE candidate could not be read.") from exc
+        parsed.sdpMid = self.pc.getTransceivers()[0].mid
+        parsed.sdpMLineIndex = 0
+        try:
+            await ice_transport.addRemoteCandidate(parsed)
+        except ValueError:
+            return False
+        self.candidates_added += 1
+        return True
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send_rtp(self, packet: bytes) -> bool:
+        tx = self._tx
+        sendto = self._sendto
+        if tx is None or sendto is None:
+            return False
+        try:
+            sendto(tx.protect(packet), self._peer)
+        except (pylibsrtp.Error, OSError, AttributeError):
+            return False
+        COUNTERS.forwarded_packets += 1
+        COUNTERS.forwarded_bytes += len(packet)
+        return True
+
+    def send_rtcp(self, packet: bytes) -> bool:
+        tx = self._tx
+        sendto = self._sendto
+        if tx is None or sendto is None:
+            return False
+        try:
+            sendto(tx.protect_rtcp(packet), self._peer)
+        except (pylibsrtp.Error, OSError, AttributeError):
+            return False
+        return True
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _srtp(self, data: bytes) -> None:
+        rx = self._rx
+        if len(data) >= 2 and 192 <= data[1] <= 223:
+            try:
+                plain = rx.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                COUNTERS.dropped_unprotect += 1
+                return
+            try:
+                feedback = parse_rtcp(plain)
+            except ValueError:
+                COUNTERS.dropped_malformed += 1
+                return
+            self._on_rtcp(feedback)
+        else:
+            try:
+                plain = rx.unprotect(data)
+            except pylibsrtp.Error:
+                COUNTERS.dropped_unprotect += 1
+                return
+            if len(plain) < 12:
+                COUNTERS.dropped_malformed += 1
+                return
+            COUNTERS.received_packets += 1
+            self._on_rtp(plain)
+
+    def _on_rtp(self, data: bytes) -> None:
+        COUNTERS.dropped_unknown_ssrc += 1
+
+    def _on_rtcp(self, feedback: list[Any]) -> None:
+        pass
+
+    # -- periodic RTCP -----------------------------------------------------------------------
+
+    async def _run_rtcp(self) -> None:
+        try:
+            while not self.closed:
+                await asyncio.sleep(RTCP_INTERVAL * (0.75 + random.random() / 2))
+                self._refresh_pair()
+                try:
+                    self._report(self.now())
+                except Exception:  # a report must never take the transport down
+                    logger.exception("transport %s: RTCP report failed", self.id)
+        except asyncio.CancelledError:
+            pass
+
+    def _report(self, now: float) -> None:
+        pass
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._down()
+        if self._tick is not None:
+            self._tick.cancel()
+        await self.pc.close()
+
+
+def _choose_codec(kind: str, media: Any) -> list[Any]:
+    """The server's codec preference for a publisher's m-line: Opus for audio; VP8 for video,
+    else H.264 (packetization-mode 1) — what Chrome, Safari on iPhone and Android send. No RTX:
+    answered without it, a publisher retransmits the original packets on its main SSRC."""
+    offered = {c.mimeType.lower() for c in media.rtp.codecs}
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    wanted = ["audio/opus"] if kind == "audio" else ["video/vp8", "video/h264"]
+    for mime in wanted:
+        if mime in offered:
+            return [c for c in capabilities if c.mimeType.lower() == mime]
+    raise MediaError(
+        "unsupported_codec",
+        "This device offers no codec the server can forward (Opus, VP8 or H.264).",
+    )
+
+
+def _primary_ssrc(media: Any) -> int:
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and group.items:
+            return int(group.items[0])
+    return int(media.ssrc[0].ssrc) if media.ssrc else 0
+
+
+class PublishTransport(Transport):
+    """A participant's own tracks, coming in. The client offers; the server answers."""
+
+    direction = "publish"
+
+    def __init__(self, *, max_video_bitrate: int = 1_500_000, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.producers: list[Producer] = []
+        self.by_ssrc: dict[int, Producer] = {}
+        self.max_video_bitrate = max_video_bitrate
+        self._deferred: set[str] = set()
+
+    async def negotiate(
+        self, offer_sdp: str, new_id: Callable[[], str], keyframe_interval: float = 1.0
+    ) -> tuple[str, list[Producer]]:
+        """Apply a publish offer; return the answer and the producers it created."""
+        try:
+            description = SessionDescription.parse(offer_sdp)
+        except Exception as exc:
+            raise MediaError("bad_sdp", "The offer could not be read.") from exc
+        known = {t.mid for t in self.pc.getTransceivers()}
+        pending = []
+        for media in description.media:
+            if media.kind not in ("audio", "video"):
+                raise MediaError("bad_sdp", "Only audio and video can be published.")
+            if media.rtp.muxId in known:
+                continue
+            transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
+            transceiver.setCodecPreferences(_choose_codec(media.kind, media))
+            pending.append((transceiver, media))
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            answer = await self.pc.createAnswer()
+            await self.pc.setLocalDescription(answer)
+        except MediaError:
+            raise
+        except Exception as exc:
+            raise MediaError("bad_sdp", f"The offer was refused: {exc}") from exc
+        self._attach()
+        created = []
+        for transceiver, media in pending:
+            if media.direction not in ("sendonly", "sendrecv"):
+                continue
+            codecs = _aiortc.negotiated_codecs(transceiver)
+            main = codecs[0]
+            codec = Codec(
+                mime_type=main.mimeType,
+                clock_rate=main.clockRate,
+                payload_type=main.payloadType,
+                parameters=tuple(sorted((k, str(v)) for k, v in main.parameters.items())),
+            )
+            producer = Producer(
+                producer_id=new_id(),
+                participant_id=self.participant_id,
+                kind=media.kind,
+                codec=codec,
+                ssrc=_primary_ssrc(media),
+                transport=self,
+                keyframe_interval=keyframe_interval,
+            )
+            producer.on_keyframe_request = self._defer_keyframe
+            self.producers.append(producer)
+            if producer.ssrc:
+                self.by_ssrc[producer.ssrc] = producer
+            created.append(producer)
+        return self.ice.announce(self.pc.localDescription.sdp), created
+
+    def _on_rtp(self, data: bytes) -> None:
+        producer = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
+        if producer is None:
+            COUNTERS.dropped_unknown_ssrc += 1
+            return
+        producer.receive(data, time.time())
+
+    def _on_rtcp(self, feedback: list[Any]) -> None:
+        now = self.now()
+        for fb in feedback:
+            if fb.kind == "sr":
+                producer = self.by_ssrc.get(fb.sender_ssrc)
+                if producer is not None:
+                    producer.sender_report = (fb.ntp, fb.rtp_timestamp)
+                    producer.stats.last_sr_ntp = fb.ntp
+                    producer.stats.last_sr_time = now
+
+    def send_pli(self, media_ssrc: int) -> None:
+        self.send_rtcp(build_pli(self.rtcp_ssrc, media_ssrc))
+
+    def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        self.send_rtcp(build_nack(self.rtcp_ssrc, media_ssrc, lost))
+
+    def _defer_keyframe(self, producer: Producer) -> None:
+        """A keyframe request inside the throttle window: send it when the window closes."""
+        if producer.id in self._deferred:
+            return
+        delay = producer.keyframes.due_in(self.now())
+        if delay is None:
+            return
+        self._deferred.add(producer.id)
+
+        def fire() -> None:
+            self._deferred.discard(producer.id)
+            if producer.keyframes.pending and not producer.closed:
+                producer.request_keyframe(self.now())
+
+        asyncio.get_running_loop().call_later(delay + 0.001, fire)
+
+    def _report(self, now: float) -> None:
+        blocks = [
+            p.stats.report(p.ssrc, now)
+            for p in self.producers
+            if not p.closed and p.ssrc and p.stats.base_seq is not None
+        ]
+        packet = b""
+        if blocks:
+            packet += build_receiver_report(self.rtcp_ssrc, blocks)
+        video = [p.ssrc for p in self.producers if p.kind == "video" and p.ssrc and not p.closed]
+        if video:
+            if not packet:
+                packet += build_receiver_report(self.rtcp_ssrc, [])
+            packet += build_remb(self.rtcp_ssrc, self.max_video_bitrate, video)
+        if packet:
+            self.send_rtcp(packet)
+
+    async def close(self) -> None:
+        for producer in self.producers:
+            producer.close()
+        await super().close()
+
+
+class SubscribeTransport(Transport):
+    """What a participant receives. The server offers; the client answers."""
+
+    direction = "subscribe"
+
+    def __init__(self, *, retransmit_rate: float = 100.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.consumers: dict[str, Consumer] = {}  # by producer id
+        self.by_ssrc: dict[int, Consumer] = {}
+        self._pending: list[tuple[Any, Producer, str]] = []
+        self._transceivers: dict[str, Any] = {}  # consumer id → transceiver
+        self.retransmit_rate = retransmit_rate
+        self.bandwidth_estimate: int | None = None
+        self.version = 0
+
+    def wanted_changed(self, wanted: list[Producer]) -> bool:
+        ids = {p.id for p in wanted}
+        current = set(self.consumers) | {p.id for _, p, _ in self._pending}
+        return ids != current
+
+    async def offer(self, wanted: list[Producer], new_id: Callable[[], str]) -> str | None:
+        """Make the connection carry exactly ``wanted``; the offer, or None if none is needed."""
+        wanted_ids = {p.id for p in wanted}
+        changed = False
+        for producer_id, consumer in list(self.consumers.items()):
+            if producer_id not in wanted_ids:
+                consumer.close()
+                transceiver = self._transceivers.pop(consumer.id, None)
+                if transceiver is not None:
+                    transceiver.direction = "inactive"
+                changed = True
+        pending_ids = {p.id for _, p, _ in self._pending}
+        for producer in wanted:
+            if producer.id in self.consumers or producer.id in pending_ids or producer.closed:
+                continue
+            capabilities = [
+                c
+                for c in RTCRtpSender.getCapabilities(producer.kind).codecs
+                if c.mimeType.lower() == producer.codec.mime_type.lower()
+                and tuple(sorted((k, str(v)) for k, v in (c.parameters or {}).items()))
+                == producer.codec.parameters
+            ]
+            if not capabilities:
+                continue
+            transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
+            transceiver.setCodecPreferences(capabilities)
+            _aiortc.mute_sender(transceiver.sender)
+            _aiortc.set_sender_msid(transceiver.sender, producer.participant_id, producer.id)
+            self._pending.append((transceiver, producer, new_id()))
+            changed = True
+        if not changed or not self.pc.getTransceivers():
+            return None
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        self._attach()
+        self.version += 1
+        return self.ice.announce(self.pc.localDescription.sdp)
+
+    def pending_consumers(self) -> list[tuple[str, Producer, str | None]]:
+        """(consumer id, producer, mid) of the consumers the current offer adds."""
+        return [(cid, p, t.mid) for t, p, cid in self._pending]
+
+    async def accept_answer(self, answer_sdp: str) -> list[Consumer]:
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        except Exception as exc:
+            raise MediaError("bad_sdp", f"The answer was refused: {exc}") from exc
+        created = []
+        now = self.now()
+        for transceiver, producer, consumer_id in self._pending:
+            if producer.closed or transceiver.currentDirection not in ("sendonly", "sendrecv"):
+                transceiver.direction = "inactive"
+                continue
+            codecs = _aiortc.negotiated_codecs(transceiver)
+            extensions = _aiortc.negotiated_header_extensions(transceiver)
+            consumer = Consumer(
+                consumer_id=consumer_id,
+                producer=producer,
+                transport=self,
+                ssrc=_aiortc.sender_ssrc(transceiver.sender),
+                payload_type=codecs[0].payloadType,
+                abs_send_time=any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
+                retransmit_rate=self.retransmit_rate,
+            )
+            if not self.connected:
+                consumer.paused = True  # resumed, at a keyframe, once DTLS is up
+            self.consumers[producer.id] = consumer
+            self.by_ssrc[consumer.ssrc] = consumer
+            self._transceivers[consumer.id] = transceiver
+            producer.add_consumer(consumer)
+            if self.connected:
+                producer.request_keyframe(now)
+            created.append(consumer)
+        self._pending = []
+        return created
+
+    def _on_connected(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.resume()
+
+    def forget_consumer(self, consumer: Consumer) -> None:
+        if self.consumers.get(consumer.producer.id) is consumer:
+            del self.consumers[consumer.producer.id]
+        self.by_ssrc.pop(consumer.ssrc, None)
+
+    def _on_rtcp(self, feedback: list[Any]) -> None:
+        now = self.now()
+        for fb in feedback:
+            kind = fb.kind
+            if kind == "nack":
+                COUNTERS.nacks_received += 1
+                consumer = self.by_ssrc.get(fb.media_ssrcs[0])
+                if consumer is not None:
+                    consumer.retransmit(fb.lost, now)
+            elif kind in ("pli", "fir"):
+                for ssrc in fb.media_ssrcs:
+                    consumer = self.by_ssrc.get(ssrc)
+                    if consumer is not None and not consumer.paused:
+                        consumer.producer.request_keyframe(now)
+            elif kind in ("rr", "sr"):
+                for block in fb.reports:
+                    consumer = self.by_ssrc.get(block.ssrc)
+                    if consumer is not None:
+                        consumer.last_fraction_lost = block.fraction_lost
+            elif kind == "remb":
+                self.bandwidth_estimate = fb.bitrate
+
+    def _report(self, now: float) -> None:
+        """Sender reports for every consumer whose publisher has sent one (RFC 3550 §6.4.1):
+        the publisher's NTP↔RTP pair with this consumer's timestamp offset, so a browser can
+        line up audio and video of one participant."""
+        chunk = b""
+        for consumer in list(self.consumers.values()):
+            sr = consumer.producer.sender_report
+            if sr is None or consumer.paused:
+                continue
+            chunk += build_sender_report(
+                consumer.ssrc,
+                sr[0],
+                sr[1] + consumer.ts_offset,
+                consumer.packets,
+                consumer.octets,
+            )
+            if len(chunk) > 1000:
+                self.send_rtcp(chunk)
+                chunk = b""
+        if chunk:
+            self.send_rtcp(chunk)
+
+    async def close(self) -> None:
+        for consumer in list(self.consumers.values()):
+            consumer.close()
+        await super().close()
