@@ -1,0 +1,288 @@
+"""Lessons: creating one, letting the teacher and the students in, ending it.
+
+A lesson is reached two ways. The teacher holds a **teacher token** (256 random bits, returned
+once by :meth:`LessonService.create_lesson`; only its SHA-256 is stored). Students type a
+**9-digit code** and the lesson's **password**; because a 9-digit code is guessable, every
+failed guest join is charged to a :class:`~classroom.ratelimit.FailureLimiter`, and an
+unknown code, an ended lesson and a wrong password are one and the same error
+(SECURITY.md items 1–3).
+
+This module is the domain: it owns the :class:`LessonStore` port and never knows which database
+sits behind it (``classroom.storage`` provides the SQL one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal, Protocol
+
+from classroom.errors import ClassroomError
+from classroom.passwords import PasswordHasher
+from classroom.ratelimit import FailureLimiter, JoinLimits, Refusal
+
+log = logging.getLogger(__name__)
+
+Role = Literal["teacher", "student"]
+
+MAX_TITLE_LENGTH: Final = 200
+MAX_NAME_LENGTH: Final = 64
+CODE_DIGITS: Final = 9
+TEACHER_NAME: Final = "Teacher"
+"""The display name of a teacher admitted by token (lessons do not record who teaches them)."""
+
+_CODE_PATTERN: Final = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+_UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAX_TOKEN_LENGTH: Final = 256
+_CODE_ATTEMPTS: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Lesson:
+    """What anyone admitted may know about a lesson. Times are timezone-aware UTC."""
+
+    id: str
+    code: str
+    title: str
+    created_at: datetime
+    ended_at: datetime | None
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedLesson:
+    """A new lesson and its teacher token, which exists in clear only in this object."""
+
+    lesson: Lesson
+    teacher_token: str
+
+    def __repr__(self) -> str:
+        return f"CreatedLesson(lesson={self.lesson!r}, teacher_token='…')"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Someone let into a lesson, with the role that decides what they may do there."""
+
+    lesson: Lesson
+    role: Role
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRecord:
+    """A lesson as stored: the public part plus the hashes of its secrets."""
+
+    lesson: Lesson
+    password_hash: str
+    teacher_token_hash: str
+
+    def __repr__(self) -> str:
+        return f"LessonRecord(lesson={self.lesson!r}, password_hash='…', teacher_token_hash='…')"
+
+
+class CodeTaken(Exception):
+    """Raised by :meth:`LessonStore.add` when another lesson already has the code."""
+
+
+class LessonStore(Protocol):
+    """Durable lesson records. Every write is committed before the method returns."""
+
+    async def add(self, record: LessonRecord) -> None:
+        """Store a new lesson; raise :class:`CodeTaken` if its code is in use (any lesson,
+        ended or not: codes are never reused)."""
+        ...
+
+    async def by_id(self, lesson_id: str) -> LessonRecord | None: ...
+
+    async def by_code(self, code: str) -> LessonRecord | None: ...
+
+    async def by_teacher_token_hash(self, token_hash: str) -> LessonRecord | None: ...
+
+    async def mark_ended(self, lesson_id: str, ended_at: datetime) -> Lesson | None:
+        """Set ``ended_at`` unless already set; return the lesson as now stored, or None."""
+        ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LessonService:
+    """The lesson commands the signaling and web layers call.
+
+    ``hasher`` defaults to the production Argon2id parameters; tests pass cheaper ones.
+    ``limits`` defaults to SECURITY.md's numbers. ``clock`` stamps ``created_at``/``ended_at``.
+    """
+
+    def __init__(
+        self,
+        store: LessonStore,
+        limiter: FailureLimiter,
+        *,
+        hasher: PasswordHasher | None = None,
+        limits: JoinLimits | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._store = store
+        self._limiter = limiter
+        self._hasher = hasher if hasher is not None else PasswordHasher()
+        self._limits = limits if limits is not None else JoinLimits()
+        self._clock = clock
+
+    async def create_lesson(self, title: str, password: str) -> CreatedLesson:
+        """Create a lesson with a fresh join code; the teacher token is returned only here.
+
+        Raises ``invalid_title`` or ``weak_password``.
+        """
+        clean_title = normalise_title(title)
+        password_hash = await self._hasher.hash(password)
+        teacher_token = secrets.token_urlsafe(32)
+        created_at = self._clock()
+        for _ in range(_CODE_ATTEMPTS):
+            lesson = Lesson(
+                id=str(uuid.uuid4()),
+                code=_new_code(),
+                title=clean_title,
+                created_at=created_at,
+                ended_at=None,
+            )
+            try:
+                await self._store.add(
+                    LessonRecord(lesson, password_hash, teacher_token_hash(teacher_token))
+                )
+            except CodeTaken:
+                continue
+            log.info("lesson %s created", lesson.id)
+            return CreatedLesson(lesson, teacher_token)
+        # A billion codes: reaching this means the code space needs to grow, not a retry.
+        raise RuntimeError(f"no free lesson code after {_CODE_ATTEMPTS} attempts")
+
+    async def admit_guest(
+        self, code: str, password: str, name: str, client_address: str
+    ) -> Admission:
+        """Let a student in by code and password.
+
+        Order matters: the name is checked first (a typo there is not a guess); then the
+        attempt is charged to the limiter *before* the password is verified, so while limited
+        even the right password gets ``rate_limited``; the charge is refunded only on success.
+        An unknown or malformed code verifies a dummy hash, and an ended lesson verifies its
+        real one, so all three failures cost the same time and give the same ``bad_password``.
+        """
+        display_name = normalise_name(name)
+        lesson_code = _normalise_code(code)
+        outcome = await self._limiter.charge(self._limits.rules_for(lesson_code, client_address))
+        if isinstance(outcome, Refusal):
+            log.info("guest join refused: rate limited (retry after %ss)", outcome.retry_after)
+            raise ClassroomError.rate_limited(outcome.retry_after)
+        record = await self._store.by_code(lesson_code) if lesson_code is not None else None
+        matches = await self._hasher.verify(
+            record.password_hash if record is not None else None,
+            password if isinstance(password, str) else "",
+        )
+        if record is None or record.lesson.ended or not matches:
+            log.info("guest join refused: bad code or password")
+            raise ClassroomError.bad_password()
+        await self._limiter.refund(outcome)
+        log.info("guest admitted to lesson %s", record.lesson.id)
+        return Admission(record.lesson, "student", display_name)
+
+    async def admit_teacher(self, token: str) -> Admission:
+        """Let the teacher in by token; ``bad_token`` if unknown or the lesson has ended.
+
+        The token is compared by looking up its SHA-256, so no byte-by-byte comparison of
+        secrets happens in Python. Not rate limited: 256 random bits cannot be guessed, and a
+        teacher must never be locked out by others' failures (SECURITY.md item 1).
+        """
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_LENGTH:
+            raise ClassroomError.bad_token()
+        record = await self._store.by_teacher_token_hash(teacher_token_hash(token))
+        if record is None or record.lesson.ended:
+            raise ClassroomError.bad_token()
+        log.info("teacher admitted to lesson %s", record.lesson.id)
+        return Admission(record.lesson, "teacher", TEACHER_NAME)
+
+    async def end_lesson(self, lesson_id: str) -> Lesson | None:
+        """End a lesson for good: no one is admitted any more. Idempotent (the first end time
+        stays). Returns the ended lesson, or None if there is no such lesson."""
+        if not _looks_like_id(lesson_id):
+            return None
+        lesson = await self._store.mark_ended(lesson_id, self._clock())
+        if lesson is not None:
+            log.info("lesson %s ended", lesson.id)
+        return lesson
+
+    async def get_lesson(self, lesson_id: str) -> Lesson | None:
+        if not _looks_like_id(lesson_id):
+            return None
+        record = await self._store.by_id(lesson_id)
+        return record.lesson if record is not None else None
+
+
+def teacher_token_hash(token: str) -> str:
+    """SHA-256 hex of a teacher token: enough for 256 random bits (no salt or stretching
+    needed, unlike a human-chosen password), and it makes lookups by token possible."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def normalise_title(title: object) -> str:
+    """NFC, stripped, 1–200 characters, no control characters and no lone surrogates
+    (which cannot be stored as UTF-8); else ``invalid_title``."""
+    if not isinstance(title, str):
+        raise ClassroomError.invalid_title()
+    clean = unicodedata.normalize("NFC", title).strip()
+    if not 0 < len(clean) <= MAX_TITLE_LENGTH or _has_forbidden(clean, ("Cc", "Cs")):
+        raise ClassroomError.invalid_title()
+    return clean
+
+
+def normalise_name(name: object) -> str:
+    """NFC, stripped, runs of whitespace made one space, 1–64 characters; else
+    ``invalid_name``.
+
+    Control and format characters are refused rather than removed: format characters include
+    the bidirectional overrides that make one name display as another, and a name that needs
+    them is one the teacher cannot read back to the class. Whitespace is checked *after*
+    control characters, so a tab or newline is refused, not turned into a space.
+    """
+    if not isinstance(name, str):
+        raise ClassroomError.invalid_name()
+    normalised = unicodedata.normalize("NFC", name)
+    if _has_forbidden(normalised, ("Cc", "Cf", "Cs")):
+        raise ClassroomError.invalid_name()
+    clean = " ".join(normalised.split())
+    if not 0 < len(clean) <= MAX_NAME_LENGTH:
+        raise ClassroomError.invalid_name()
+    return clean
+
+
+def _has_forbidden(text: str, categories: tuple[str, ...]) -> bool:
+    return any(unicodedata.category(char) in categories for char in text)
+
+
+def _normalise_code(code: object) -> str | None:
+    """The code as typed, minus spaces and dashes (codes are shown as "123 456 789"), or None
+    when it cannot be a code at all."""
+    if not isinstance(code, str) or len(code) > 4 * CODE_DIGITS:
+        return None
+    digits = "".join(code.split()).replace("-", "")
+    return digits if _CODE_PATTERN.fullmatch(digits) else None
+
+
+def _new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def _looks_like_id(lesson_id: object) -> bool:
+    """Lesson ids are UUIDs we issued; anything else is not looked up (and never reaches SQL)."""
+    return isinstance(lesson_id, str) and _UUID_PATTERN.fullmatch(lesson_id) is not None

@@ -1,0 +1,302 @@
+"""Durable lesson records in SQL: SQLite by default, PostgreSQL for many nodes.
+
+:func:`open_database` is the only way in: it creates the engine, makes it durable, and runs the
+Alembic migrations in ``classroom/migrations`` to head before anything else can touch the
+tables, so code and schema never disagree.
+
+Durability (SECURITY.md item 20: a join that was acknowledged must survive ``kill -9``):
+
+* SQLite: ``journal_mode=WAL`` (readers never block the writer) and ``synchronous=FULL`` (a
+  commit is on disk when it returns), ``foreign_keys=ON``, a 5 s ``busy_timeout``, set on every
+  new connection. SQLAlchemy, not the sqlite3 module, emits ``BEGIN``, because sqlite3's legacy
+  mode does not begin a transaction before DDL: a crash mid-migration could otherwise leave a
+  table without its Alembic version.
+* PostgreSQL (asyncpg): ``synchronous_commit=on`` is set on each connection rather than trusted
+  from the server's configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Row, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+from classroom.lessons import CodeTaken, Lesson, LessonRecord
+
+MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
+
+_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_SQLITE_BEGIN_OPTION: Final = "lophoc_sqlite_begin"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    SQLite has no timezone type and hands back naive datetimes; storing UTC and re-attaching
+    the zone on the way out means the domain only ever sees aware UTC values, whatever the
+    database.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+lessons = Table(
+    "lessons",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("code", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("teacher_token_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(timezone=True), nullable=False),
+    Column("ended_at", UTCDateTime(timezone=True), nullable=True),
+    UniqueConstraint("code"),
+    UniqueConstraint("teacher_token_hash"),
+)
+
+
+class SqlLessonStore:
+    """:class:`~classroom.lessons.LessonStore` over SQLAlchemy Core; one transaction per call."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, record: LessonRecord) -> None:
+        # ON CONFLICT (code) DO NOTHING tells a taken code apart from any other integrity
+        # error without parsing driver messages; both dialects support it.
+        values = _values(record)
+        if self._engine.dialect.name == "postgresql":
+            statement: Any = postgresql.insert(lessons).values(values)
+        else:
+            statement = sqlite.insert(lessons).values(values)
+        statement = statement.on_conflict_do_nothing(index_elements=[lessons.c.code])
+        async with self._engine.begin() as connection:
+            result = await connection.execute(statement)
+        if result.rowcount == 0:
+            raise CodeTaken(record.lesson.code)
+
+    async def by_id(self, lesson_id: str) -> LessonRecord | None:
+        return await self._one(lessons.c.id == lesson_id)
+
+    async def by_code(self, code: str) -> LessonRecord | None:
+        return await self._one(lessons.c.code == code)
+
+    async def by_teacher_token_hash(self, token_hash: str) -> LessonRecord | None:
+        return await self._one(lessons.c.teacher_token_hash == token_hash)
+
+    async def mark_ended(self, lesson_id: str, ended_at: datetime) -> Lesson | None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(lessons)
+                .where(lessons.c.id == lesson_id, lessons.c.ended_at.is_(None))
+                .values(ended_at=ended_at)
+            )
+            row = (
+                await connection.execute(select(lessons).where(lessons.c.id == lesson_id))
+            ).first()
+        return _record(row).lesson if row is not None else None
+
+    async def _one(self, condition: Any) -> LessonRecord | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(lessons).where(condition))).first()
+        return _record(row) if row is not None else None
+
+
+def _values(record: LessonRecord) -> dict[str, Any]:
+    lesson = record.lesson
+    return {
+        "id": lesson.id,
+        "code": lesson.code,
+        "title": lesson.title,
+        "password_hash": record.password_hash,
+        "teacher_token_hash": record.teacher_token_hash,
+        "created_at": lesson.created_at,
+        "ended_at": lesson.ended_at,
+    }
+
+
+def _record(row: Row[Any]) -> LessonRecord:
+    return LessonRecord(
+        lesson=Lesson(
+            id=row.id,
+            code=row.code,
+            title=row.title,
+            created_at=row.created_at,
+            ended_at=row.ended_at,
+        ),
+        password_hash=row.password_hash,
+        teacher_token_hash=row.teacher_token_hash,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An open, migrated database and the stores over it. Close it on shutdown."""
+
+    engine: AsyncEngine
+    lessons: SqlLessonStore
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+async def open_database(url: str | URL, *, schema: str | None = None) -> Database:
+    """Connect, migrate to head, and return the :class:`Database`.
+
+    ``url`` is ``sqlite+aiosqlite:///path/to/file.sqlite3`` (the directory is created if
+    missing) or ``postgresql+asyncpg://user@host/db``; plain ``sqlite://`` and
+    ``postgresql://`` get the async driver. ``schema`` (PostgreSQL only) puts lophoc's tables
+    in their own schema, created if missing, so lophoc can share a database with other
+    applications, and tests can isolate themselves.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schemas are a PostgreSQL feature; use another SQLite file")
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+        await _create_sqlite_directory(parsed)
+        engine = create_async_engine(parsed)
+        _make_sqlite_durable(engine)
+    elif backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+        server_settings = {"synchronous_commit": "on", "application_name": "lophoc"}
+        if schema is not None:
+            server_settings["search_path"] = _quoted_schema(schema)
+        engine = create_async_engine(
+            parsed, connect_args={"server_settings": server_settings}, pool_pre_ping=True
+        )
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+    try:
+        await _migrate_to_head(engine, schema)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return Database(engine=engine, lessons=SqlLessonStore(engine))
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the migrations shipped inside this package.
+
+    With ``connection`` (a sync connection, e.g. inside ``AsyncConnection.run_sync``) the
+    migrations run on it, inside its transaction; env.py explains the other way.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def _migrate_to_head(engine: AsyncEngine, schema: str | None) -> None:
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # Take the write lock up front: two processes starting at once then queue
+            # behind busy_timeout instead of one failing on a stale read snapshot.
+            await connection.execution_options(**{_SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        async with connection.begin():
+            if engine.dialect.name == "postgresql":
+                # Nodes starting together migrate one at a time; the lock ends with the
+                # transaction.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                    {"key": f"lophoc.migrations:{schema or ''}"},
+                )
+                if schema is not None:
+                    await connection.execute(
+                        text(f"CREATE SCHEMA IF NOT EXISTS {_quoted_schema(schema)}")
+                    )
+            await connection.run_sync(_upgrade_to_head)
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _make_sqlite_durable(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN (below); the pragmas must run outside a transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(
+            connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "BEGIN")
+        )
+
+
+async def _create_sqlite_directory(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    await asyncio.to_thread(Path(database).parent.mkdir, parents=True, exist_ok=True)
+
+
+def _quoted_schema(schema: str) -> str:
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError("schema names are lower-case letters, digits and underscores")
+    return f'"{schema}"'

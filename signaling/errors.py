@@ -1,0 +1,157 @@
+"""Stable error codes of the signaling protocol (docs/protocol.md) and the one exception type.
+
+Clients switch on ``code``; ``message`` is for people (a teacher or a student reads it, so it is
+plain English with no protocol jargon) and may change between releases. Keeping every code in one
+``StrEnum`` means a typo in a handler fails at the raise, not silently on a phone in a lesson:
+``SignalingError`` refuses a code that is not listed here.
+
+Close codes follow RFC 6455 §7.4.1 (1000 normal, 1008 policy violation, 1009 message too big,
+1011 internal error); 4000–4999 are private-use codes (RFC 6455 §7.4.2) that lophoc assigns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import IntEnum, StrEnum
+from typing import Any
+
+__all__ = [
+    "DEFAULT_MESSAGES",
+    "CloseCode",
+    "ErrorCode",
+    "RequestId",
+    "SignalingError",
+]
+
+#: A request ``id`` as chosen by the client: a JSON integer 0 … 2**53 or a short string.
+RequestId = int | str
+
+
+class ErrorCode(StrEnum):
+    """Every ``code`` the server may put in an ``error`` response (stable: clients switch on it)."""
+
+    # frames and requests
+    MALFORMED = "malformed"
+    UNKNOWN_TYPE = "unknown_type"
+    MESSAGE_TOO_BIG = "message_too_big"
+    RATE_LIMITED = "rate_limited"
+    BAD_VERSION = "bad_version"
+    INTERNAL = "internal"
+    # session life
+    NOT_AUTHENTICATED = "not_authenticated"
+    AUTH_TIMEOUT = "auth_timeout"
+    # join
+    BAD_PASSWORD = "bad_password"
+    BAD_TOKEN = "bad_token"
+    INVALID_NAME = "invalid_name"
+    LESSON_FULL = "lesson_full"
+    ALREADY_JOINED = "already_joined"
+    # media negotiation
+    BAD_SDP = "bad_sdp"
+    UNSUPPORTED_CODEC = "unsupported_codec"
+    TOO_MANY_TRACKS = "too_many_tracks"
+    BAD_CANDIDATE = "bad_candidate"
+    NO_TRANSPORT = "no_transport"
+    TOO_MANY_CANDIDATES = "too_many_candidates"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses (RFC 6455 §7.4)."""
+
+    NORMAL = 1000
+    POLICY = 1008  # flood, too many malformed frames, too many unauthenticated sockets
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    AUTH_TIMEOUT = 4001
+
+
+#: Default human message per code: what a teacher or student should understand and do.
+DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
+    ErrorCode.MALFORMED: (
+        "The app sent a message the server could not read. Reload the page and try again."
+    ),
+    ErrorCode.UNKNOWN_TYPE: (
+        "The app asked for something this server does not know. Reload the page to get the "
+        "current version of the app."
+    ),
+    ErrorCode.MESSAGE_TOO_BIG: "The app sent a message that is too large.",
+    ErrorCode.RATE_LIMITED: "Too many attempts. Please wait a moment and try again.",
+    ErrorCode.BAD_VERSION: (
+        "That reply was for an older media update. The app will answer the current one."
+    ),
+    ErrorCode.INTERNAL: "Something went wrong on the server. Please try again.",
+    ErrorCode.NOT_AUTHENTICATED: "Join the lesson first.",
+    ErrorCode.AUTH_TIMEOUT: "The lesson was not joined in time. Reload the page to try again.",
+    ErrorCode.BAD_PASSWORD: "Wrong lesson code or password.",
+    ErrorCode.BAD_TOKEN: "This sign-in link is not valid any more. Ask for a new one.",
+    ErrorCode.INVALID_NAME: (
+        "Please enter a name of 1 to 64 characters, without special control characters."
+    ),
+    ErrorCode.LESSON_FULL: "This lesson is full.",
+    ErrorCode.ALREADY_JOINED: "You have already joined the lesson on this connection.",
+    ErrorCode.BAD_SDP: (
+        "The browser described its camera and microphone in a way the server cannot use. "
+        "Reload the page, or try another browser."
+    ),
+    ErrorCode.UNSUPPORTED_CODEC: (
+        "The browser offers no audio or video format the server can pass on. Try an "
+        "up-to-date Chrome, Firefox or Safari."
+    ),
+    ErrorCode.TOO_MANY_TRACKS: "Too many cameras or microphones are being shared at once.",
+    ErrorCode.BAD_CANDIDATE: "The browser sent network details the server cannot read.",
+    ErrorCode.NO_TRANSPORT: (
+        "There is no audio/video connection for these network details yet. Start sharing "
+        "or watching first."
+    ),
+    ErrorCode.TOO_MANY_CANDIDATES: "The browser sent too many network addresses.",
+}
+
+
+class SignalingError(Exception):
+    """A request failed in a way the client is told about with a stable ``code``.
+
+    ``request_id`` is the request's ``id`` when it could be read (``None`` otherwise: the error
+    response then carries ``"id": null``). ``extra`` holds additional response fields (for
+    example ``retry_after`` for ``rate_limited``). ``close_code`` is set when the socket must be
+    closed after the error is sent (1009 for an oversized frame, 1008 for floods, 4001 for the
+    join timeout); ``None`` means the session goes on.
+    """
+
+    code: ErrorCode
+    message: str
+    request_id: RequestId | None
+    extra: dict[str, Any]
+    close_code: int | None
+
+    def __init__(
+        self,
+        code: ErrorCode | str,
+        message: str | None = None,
+        *,
+        request_id: RequestId | None = None,
+        extra: Mapping[str, Any] | None = None,
+        close_code: int | None = None,
+    ) -> None:
+        self.code = ErrorCode(code)  # ValueError on a code that is not stable: a server bug
+        self.message = message if message is not None else DEFAULT_MESSAGES[self.code]
+        self.request_id = request_id
+        self.extra = dict(extra or {})
+        self.close_code = close_code
+        super().__init__(f"{self.code}: {self.message}")
+
+    def with_request_id(self, request_id: RequestId | None) -> SignalingError:
+        """The same error, attributed to ``request_id`` (``self`` is left unchanged)."""
+        return SignalingError(
+            self.code,
+            self.message,
+            request_id=request_id,
+            extra=self.extra,
+            close_code=self.close_code,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"SignalingError({self.code.value!r}, {self.message!r}, "
+            f"request_id={self.request_id!r}, extra={self.extra!r}, "
+            f"close_code={self.close_code!r})"
+        )

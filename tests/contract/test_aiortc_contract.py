@@ -1,0 +1,117 @@
+"""Contract tests: every fact about aiortc/aioice internals that media/_aiortc.py relies on.
+
+If one of these fails after an upgrade, the SFU would misbehave quietly — fix _aiortc.py (and
+only it) before moving the version pin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+
+import aioice.ice
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import HEADER_EXTENSIONS
+
+from media import _aiortc
+from tests.peers import loopback_pc
+
+
+def test_pinned_versions() -> None:
+    assert version("aiortc") == "1.16.0"
+    assert version("aioice") == "0.13.0"
+
+
+def test_aioice_looks_up_host_addresses_through_the_module_at_call_time() -> None:
+    source = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in source
+    assert "get_host_addresses" in vars(aioice.ice)
+
+
+def test_aioice_hands_datagrams_to_stun_protocol_datagram_received() -> None:
+    assert "datagram_received" in vars(aioice.ice.StunProtocol)
+    source = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "data_received" in source and "request_received" in source
+
+
+async def test_gathering_only_on_configured_addresses_and_hooking_sockets() -> None:
+    _aiortc.set_host_addresses(["127.0.0.1"])
+    pc = loopback_pc()
+    pc.addTransceiver("audio", direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    dtls = _aiortc.dtls_transport_of(pc)
+    assert isinstance(dtls, RTCDtlsTransport)
+    connection = _aiortc.ice_connection_of(dtls)
+    hosts = {c.host for c in connection.local_candidates}
+    assert hosts == {"127.0.0.1"}
+    seen: list[bytes] = []
+    hooked = _aiortc.hook_datagrams(dtls, lambda original: lambda d, a: seen.append(d))
+    assert hooked == len(connection._protocols) >= 1
+    connection._protocols[0].datagram_received(b"\x80hello", ("127.0.0.1", 9))
+    assert seen == [b"\x80hello"]
+    assert _aiortc.selected_pair(dtls) is None
+    assert _aiortc.rx_srtp(dtls) is None and _aiortc.tx_srtp(dtls) is None
+    await pc.close()
+
+
+def test_dtls_transport_keeps_srtp_sessions_in_known_attributes() -> None:
+    source = inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "self._rx_srtp = Session(" in source
+    assert "self._tx_srtp = Session(" in source
+
+
+def test_sender_starts_its_loops_through_instance_lookups() -> None:
+    source = inspect.getsource(RTCRtpSender.send)
+    assert "self._run_rtp(" in source and "self._run_rtcp()" in source
+    stop = inspect.getsource(RTCRtpSender.stop)
+    assert "__rtp_started" in stop and "__rtcp_exited" in stop
+
+
+async def test_muted_sender_sends_nothing_and_stops_cleanly() -> None:
+    pc = loopback_pc()
+    transceiver = pc.addTransceiver("video", direction="sendonly")
+    sender = transceiver.sender
+    _aiortc.mute_sender(sender)
+    rtp = sender._run_rtp(None)
+    rtcp = sender._run_rtcp()
+    tasks = [asyncio.ensure_future(rtp), asyncio.ensure_future(rtcp)]
+    await asyncio.sleep(0.05)
+    assert sender._RTCRtpSender__rtp_started.is_set()
+    assert sender._RTCRtpSender__rtcp_started.is_set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks)
+    assert sender._RTCRtpSender__rtp_exited.is_set()
+    await pc.close()
+
+
+async def test_sender_msid_and_ssrc_appear_in_the_offer() -> None:
+    _aiortc.set_host_addresses(["127.0.0.1"])
+    pc = loopback_pc()
+    transceiver = pc.addTransceiver("video", direction="sendonly")
+    _aiortc.set_sender_msid(transceiver.sender, "p_stream", "pr_track")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    assert "a=msid:p_stream pr_track" in sdp
+    assert f"a=ssrc:{_aiortc.sender_ssrc(transceiver.sender)} " in sdp
+    await pc.close()
+
+
+def test_abs_send_time_is_offered_for_video() -> None:
+    ids = {e.uri: e.id for e in HEADER_EXTENSIONS["video"]}
+    assert ids[_aiortc.ABS_SEND_TIME_URI] == _aiortc.ABS_SEND_TIME_ID
+
+
+def test_transceiver_keeps_negotiated_codecs_and_extensions() -> None:
+    from aiortc import RTCRtpTransceiver
+
+    init = inspect.getsource(RTCRtpTransceiver.__init__)
+    assert "self._codecs" in init and "self._headerExtensions" in init
+
+
+def test_receiver_hands_parsed_packets_to_handle_rtp_packet() -> None:
+    params = list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters)
+    assert params == ["self", "packet", "arrival_time_ms"]
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "receiver._handle_rtp_packet(packet" in source

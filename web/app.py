@@ -1,0 +1,272 @@
+"""The Starlette application: HTTP API, the signaling WebSocket, health and metrics.
+
+``create_app(settings)`` builds everything from ``Settings`` inside the app's lifespan, so the
+same factory serves ``lophoc serve``, the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from classroom.errors import ClassroomError
+from classroom.lessons import LessonService
+from media.service import MediaService, MediaSettings
+from signaling.hub import Hub
+from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
+
+from .config import Settings
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+MAX_JSON_BODY = 16 * 1024
+
+
+@dataclass
+class Services:
+    settings: Settings
+    lessons: LessonService
+    media: MediaService
+    hub: Hub
+    close: Any
+
+
+async def build_services(settings: Settings) -> Services:
+    from classroom.storage import open_database
+
+    database = await open_database(settings.db_url)
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        from classroom.ratelimit import RedisFailureLimiter
+
+        redis = Redis.from_url(settings.redis_url)
+        limiter: Any = RedisFailureLimiter(redis)
+    else:
+        from classroom.ratelimit import MemoryFailureLimiter
+
+        redis = None
+        limiter = MemoryFailureLimiter()
+    lessons = LessonService(database.lessons, limiter)
+    media = MediaService(MediaSettings(ice=settings.ice))
+    hub = Hub()
+
+    async def close() -> None:
+        for live in list(hub.lessons.values()):
+            for session in list(live.sessions.values()):
+                await session.shutdown(1001, "server_stopping")
+        await media.close()
+        await database.close()
+        if redis is not None:
+            await redis.aclose()
+
+    return Services(settings, lessons, media, hub, close)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
+    body = await request.body()
+    if len(body) > MAX_JSON_BODY:
+        return _error(413, "too_big", "The request body is too large.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed", "The request body is not JSON.")
+    if not isinstance(data, dict):
+        return _error(400, "malformed", "The request body must be a JSON object.")
+    return data
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def create_lesson(request: Request) -> Response:
+    """``POST /api/lessons {"title", "password"}`` → the lesson, its code and the teacher token."""
+    services: Services = request.app.state.services
+    data = await _json_body(request)
+    if isinstance(data, JSONResponse):
+        return data
+    title, password = data.get("title"), data.get("password")
+    if not isinstance(title, str) or not isinstance(password, str):
+        return _error(400, "malformed", "Give a title and a password, both as text.")
+    try:
+        created = await services.lessons.create_lesson(title, password)
+    except ClassroomError as exc:
+        return _error(400, exc.code, exc.message, **exc.extra)
+    lesson = created.lesson
+    return JSONResponse(
+        {
+            "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
+            "teacher_token": created.teacher_token,
+            "join_url": f"{_base_url(request)}/l/{lesson.code}",
+        },
+        status_code=201,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+class _Collector:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Any:
+        for name, value in self.services.media.counters().items():
+            family = CounterMetricFamily(f"lophoc_rtp_{name}", f"Media plane counter {name}.")
+            family.add_metric([], value)
+            yield family
+        lessons = GaugeMetricFamily("lophoc_live_lessons", "Lessons with someone connected.")
+        lessons.add_metric([], len(self.services.hub.lessons))
+        yield lessons
+        people = GaugeMetricFamily("lophoc_participants", "Participants connected to this node.")
+        people.add_metric([], self.services.hub.participant_count())
+        yield people
+
+
+async def metrics(request: Request) -> Response:
+    registry = CollectorRegistry()
+    registry.register(_Collector(request.app.state.services))  # type: ignore[arg-type]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """SECURITY.md item 6: a browser page from another site must not open a lesson socket.
+
+    Browsers always send ``Origin``; clients that are not browsers send none and cannot be
+    misused by a foreign page, so a missing header is allowed. The server's own origin (the
+    ``Host`` it was reached by, same scheme) and the configured origins are allowed."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    if origin in settings.allowed_origins:
+        return True
+    host = websocket.headers.get("host", "")
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    return origin == f"{scheme}://{host}"
+
+
+async def lesson_socket(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    if not origin_allowed(websocket, services.settings):
+        await websocket.close(code=CLOSE_POLICY)  # before accept: the client sees HTTP 403
+        return
+    await websocket.accept()
+    limits = services.settings.limits
+    outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=limits.outbound_messages)
+    closing: dict[str, Any] = {}
+
+    def send(text: str) -> None:
+        try:
+            outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            # A client that does not read its events must not grow the server's memory.
+            closing.setdefault("code", CLOSE_SLOW_CONSUMER)
+            with contextlib.suppress(asyncio.QueueFull):
+                outbox.put_nowait(None)
+
+    async def close(code: int, reason: str) -> None:
+        closing.setdefault("code", code)
+        closing.setdefault("reason", reason)
+        with contextlib.suppress(asyncio.QueueFull):
+            outbox.put_nowait(None)
+
+    async def writer() -> None:
+        try:
+            while True:
+                text = await outbox.get()
+                if text is None:
+                    break
+                await websocket.send_text(text)
+        except Exception:
+            pass
+        finally:
+            if websocket.application_state != WebSocketState.DISCONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close(
+                        code=closing.get("code", 1000), reason=closing.get("reason", "")[:100]
+                    )
+
+    client = websocket.client.host if websocket.client else "unknown"
+    session = Session(
+        hub=services.hub,
+        lessons=services.lessons,
+        media=services.media,
+        limits=limits,
+        client_address=client,
+        send=send,
+        close=close,
+    )
+    writer_task = asyncio.ensure_future(writer())
+    timeout_task = asyncio.ensure_future(session.expire_unjoined())
+    try:
+        if session.too_many_unauthenticated():
+            await session.shutdown(CLOSE_POLICY, "too_many_connections")
+            return
+        while session.state != "closed":
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            await session.handle_frame(frame)
+    except WebSocketDisconnect:
+        pass
+    except RuntimeError:
+        pass  # receive after the socket closed
+    finally:
+        timeout_task.cancel()
+        await session.shutdown(1000, "disconnected")
+        with contextlib.suppress(asyncio.QueueFull):
+            outbox.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer_task, timeout=5)
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = services or await build_services(settings)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.services.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Route("/api/lessons", create_lesson, methods=["POST"]),
+        WebSocketRoute("/ws", lesson_socket),
+        Route("/", index),
+        Route("/l/{code}", index),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,42 @@
+"""The one place that turns command-line options into the server's parts.
+
+Embedded defaults — SQLite in the data directory, in-process state, HTTPS with a self-signed
+certificate — make ``lophoc serve`` work on a fresh machine; a PostgreSQL URL, a Redis URL and
+real certificates turn it into one node of many.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from media.ice import IceSettings
+from signaling.limits import Limits
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8443
+    tls: bool = True
+    cert: Path | None = None
+    key: Path | None = None
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    """Origins allowed to open the WebSocket, besides the server's own (same host and port)."""
+    ice: IceSettings = field(default_factory=IceSettings)
+    limits: Limits = field(default_factory=Limits)
+    public_url: str | None = None
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lophoc.sqlite3').resolve()}"
+
+
+def parse_networks(values: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
