@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -207,6 +208,10 @@ async def run(args: argparse.Namespace, say: _Progress | None = None) -> dict[st
     from media._aiortc import set_host_addresses
 
     say = say or _Progress()
+    # SIGTERM (e.g. from `timeout`) cancels the run, so the finally blocks stop the server
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     # Loopback only, before any peer connection exists (see media/_aiortc.py).
     set_host_addresses(["127.0.0.1"])
     clip = await asyncio.to_thread(load_clip, args.cache_dir)
@@ -222,8 +227,11 @@ async def run(args: argparse.Namespace, say: _Progress | None = None) -> dict[st
             say(f"starting server on {server.base_url} ({server.dir})")
             await server.start()
             base_url, server_pid = server.base_url, server.pid
-        async with asyncio.timeout(budget):
-            return await _measure(args, base_url, server_pid, clip, say)
+        try:
+            async with asyncio.timeout(budget):
+                return await _measure(args, base_url, server_pid, clip, say)
+        except TimeoutError as exc:
+            raise RuntimeError(f"the benchmark did not finish within {budget:.0f} s") from exc
     finally:
         if server is not None:
             status = await asyncio.to_thread(server.stop)
@@ -237,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         report = asyncio.run(run(args, say))
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:
+        say("benchmark stopped by SIGTERM")
+        return 143
     except Exception as exc:
         say(f"benchmark failed: {type(exc).__name__}: {exc}")
         return 1

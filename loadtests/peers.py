@@ -159,8 +159,11 @@ class _Subscriber:
     async def _apply_offer(self, data: dict[str, Any]) -> None:
         assert self.sig is not None
         sdp = data.get("sdp")
+        if sdp is None:
+            # nothing to receive yet (the server says so with "sdp": null); offers follow as events
+            return
         if not isinstance(sdp, str):
-            raise ValueError("offer without sdp")
+            raise ValueError("offer with a non-string sdp")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         rtx = _rtx_payload_types(sdp)
         for transceiver in self.pc.getTransceivers():

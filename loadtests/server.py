@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loadtests.signaling import http_request
@@ -47,6 +49,27 @@ async def wait_healthy(
             last = str(exc)
         await asyncio.sleep(0.2)
     raise ServerError(f"server not healthy after {within:.0f} s ({last})")
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux).
+
+    So a load generator killed with SIGKILL does not leave its server running. libc is loaded
+    here, in the parent; the child only makes one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return preexec
 
 
 class LocalServer:
@@ -97,6 +120,7 @@ class LocalServer:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 # its own process group: a Ctrl-C of the load generator reaches it through stop()
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
 
     async def start(self, within: float = 30.0) -> None:

@@ -39,16 +39,16 @@ from aiortc.rtp import RtpPacket
 
 __all__ = [
     "ABS_SEND_TIME_ID",
-    "negotiated_codecs",
-    "negotiated_header_extensions",
-    "sender_ssrc",
     "DatagramHandler",
     "dtls_transport_of",
     "hook_datagrams",
     "ice_connection_of",
     "mute_sender",
+    "negotiated_codecs",
+    "negotiated_header_extensions",
     "rx_srtp",
     "selected_pair",
+    "sender_ssrc",
     "set_host_addresses",
     "set_sender_msid",
     "tap_receiver_rtp",
@@ -181,9 +181,7 @@ def set_sender_msid(sender: RTCRtpSender, stream_id: str, track_id: str) -> None
     sender._track_id = track_id
 
 
-def tap_receiver_rtp(
-    receiver: RTCRtpReceiver, callback: Callable[[RtpPacket, int], None]
-) -> None:
+def tap_receiver_rtp(receiver: RTCRtpReceiver, callback: Callable[[RtpPacket, int], None]) -> None:
     """Give a receiver's RTP packets to ``callback`` instead of aiortc's depacketizer/decoder.
 
     For load-test peers, which count packets and frames without decoding them.
@@ -193,7 +191,6 @@ def tap_receiver_rtp(
         callback(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
-
 
 
 def negotiated_codecs(transceiver: Any) -> list[Any]:

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .feedback import Budget, KeyframeThrottle, ReceiveStats
 from ._aiortc import ABS_SEND_TIME_ID
+from .feedback import Budget, KeyframeThrottle, ReceiveStats
 from .rtp import HEADER, abs_send_time_block, keyframe_detector, seq_diff
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ class Counters:
         "nacks_received",
         "received_packets",
         "refused_destinations",
-        "retransmitted_packets",
         "retransmissions_refused",
+        "retransmitted_packets",
     )
 
     def __init__(self) -> None:
@@ -149,7 +149,11 @@ class Producer:
             return
         payload = data[offset:]
         marker = b1 & 0x80
-        ext = abs_send_time_block(ABS_SEND_TIME_ID, int(now * 262144)) if self.kind == "video" else b""
+        ext = (
+            abs_send_time_block(ABS_SEND_TIME_ID, int(now * 262144))
+            if self.kind == "video"
+            else b""
+        )
         keyframe: bool | None = None
         for c in self.consumers:
             if c.paused:

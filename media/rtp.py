@@ -228,7 +228,9 @@ H264_FU_A = 28
 
 
 def h264_is_keyframe_start(payload: bytes) -> bool:
-    """Whether this H.264 RTP payload starts an IDR picture or carries its SPS (RFC 6184 §5.6–5.8)."""
+    """Whether this H.264 RTP payload starts an IDR picture or carries its SPS.
+
+    RFC 6184 §5.6 (single NAL unit), §5.7.1 (STAP-A), §5.8 (FU-A)."""
     n = len(payload)
     if n < 1:
         return False
@@ -246,9 +248,14 @@ def h264_is_keyframe_start(payload: bytes) -> bool:
             pos += 2 + size
         return False
     if nal == H264_FU_A:
-        return n >= 2 and bool(payload[1] & 0x80) and payload[1] & 0x1F in (
-            H264_NAL_IDR,
-            H264_NAL_SPS,
+        return (
+            n >= 2
+            and bool(payload[1] & 0x80)
+            and payload[1] & 0x1F
+            in (
+                H264_NAL_IDR,
+                H264_NAL_SPS,
+            )
         )
     return False
 

@@ -97,6 +97,7 @@ class Transport:
         self._sendto: Callable[[bytes, Any], None] | None = None
         self._peer: tuple[str, int] | None = None
         self._tick: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     @staticmethod
@@ -154,7 +155,7 @@ class Transport:
             logger.warning("transport %s: selected pair outside accepted networks", self.id)
             self._sendto = None
             self._peer = None
-            asyncio.ensure_future(self.close())
+            self._closing = asyncio.ensure_future(self.close())
             return
         self._sendto = sendto
         self._peer = peer

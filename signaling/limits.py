@@ -89,6 +89,9 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# Refills add float fractions (20 × 0.05 s is not exactly 1.0): forgive rounding, not tokens.
+_EPSILON = 1e-9
+
 
 class TokenBucket:
     """Token bucket for one socket's message rate: ``rate`` tokens per second, ``burst`` at most.
@@ -132,8 +135,8 @@ class TokenBucket:
     def take(self, now: float, cost: float = 1.0) -> bool:
         """Spend ``cost`` tokens if available: ``True`` means the message may be served."""
         self._refill(now)
-        if self._tokens >= cost:
-            self._tokens -= cost
+        if self._tokens + _EPSILON >= cost:
+            self._tokens = max(0.0, self._tokens - cost)
             return True
         return False
 
@@ -143,7 +146,7 @@ class TokenBucket:
             return math.inf
         self._refill(now)
         missing = cost - self._tokens
-        return 0.0 if missing <= 0 else missing / self.rate
+        return 0.0 if missing <= _EPSILON else missing / self.rate
 
     def retry_after(self, now: float, cost: float = 1.0) -> int:
         """``wait_time`` as the protocol's ``retry_after``: whole seconds, at least 1 if waiting."""

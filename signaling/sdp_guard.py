@@ -596,7 +596,7 @@ def _parse_attribute(number: int, value: str, level: str) -> _Attribute:
     if rule is None:
         return attribute  # an attribute lophoc does not use: ignored (RFC 8866 §5.13)
     if level not in rule.where:
-        place = "inside a media section" if level == _S else "at the session level"
+        place = "at the session level" if level == _S else "inside a media section"
         raise _bad(f"{attribute.where()}: this attribute is not allowed {place}")
     if rule.value is None:
         if attribute.value is not None:
@@ -995,10 +995,13 @@ def _summarise(doc: _Document, limits: Limits) -> SdpSummary:
     mids: dict[str, _RawSection] = {}
     for raw in doc.sections:
         mid = raw.first("mid")
-        if mid is not None:
-            if mid in mids:
-                raise _bad(f"two media sections have a=mid:{mid}")
-            mids[mid] = raw
+        if mid is None:
+            raise _bad(f"media section {raw.index} (line {raw.line_no}) has no a=mid")
+        if len(mid) > limits.max_mid_chars:
+            raise _bad(f"a=mid:{mid[:20]} is longer than {limits.max_mid_chars} characters")
+        if mid in mids:
+            raise _bad(f"two media sections have a=mid:{mid}")
+        mids[mid] = raw
 
     bundles = []
     for value in doc.session_values("group"):

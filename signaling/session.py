@@ -102,7 +102,9 @@ class Session:
         task.add_done_callback(self._tasks.discard)
 
     def too_many_unauthenticated(self) -> bool:
-        return self.hub.unauthenticated[self.client_address] > self.limits.unauthenticated_per_address
+        return (
+            self.hub.unauthenticated[self.client_address] > self.limits.unauthenticated_per_address
+        )
 
     def _uncount(self) -> None:
         if self._counted_unauthenticated:
@@ -116,8 +118,12 @@ class Session:
         await asyncio.sleep(self.limits.join_timeout)
         if self.state == "connected":
             self.push(
-                messages.error(None, "auth_timeout", "Join the lesson within "
-                               f"{int(self.limits.join_timeout)} seconds of connecting.")
+                messages.error(
+                    None,
+                    "auth_timeout",
+                    "Join the lesson within "
+                    f"{int(self.limits.join_timeout)} seconds of connecting.",
+                )
             )
             await self.shutdown(CLOSE_AUTH_TIMEOUT, "auth_timeout")
 
@@ -164,8 +170,11 @@ class Session:
             return
         except Exception:
             logger.exception("request %r failed", request_id)
-            self.push(messages.error(request_id, "internal", "Something went wrong on the "
-                                     "server; try again."))
+            self.push(
+                messages.error(
+                    request_id, "internal", "Something went wrong on the server; try again."
+                )
+            )
             return
         if data is not None:
             self.push(messages.ok(request_id, data))
@@ -200,7 +209,9 @@ class Session:
             admission = await self.lessons.admit_teacher(request.token)
         else:
             admission = await self.lessons.admit_guest(
-                request.code or "", request.password or "", request.name or "",
+                request.code or "",
+                request.password or "",
+                request.name or "",
                 self.client_address,
             )
         if self.state != "connected":  # closed while the password was being checked
@@ -216,8 +227,9 @@ class Session:
         self._uncount()
         others = [s.describe() for s in live.sessions.values()]
         live.sessions[self.participant_id] = self
-        live.broadcast(messages.event("participant_joined", self.describe()),
-                       exclude=self.participant_id)
+        live.broadcast(
+            messages.event("participant_joined", self.describe()), exclude=self.participant_id
+        )
         return {
             "participant": self.describe(),
             "lesson": {
@@ -291,7 +303,8 @@ class Session:
         assert self.live is not None and self.participant_id is not None
         try:
             offer = await self.media.subscribe(
-                self.live.lesson.id, self.participant_id,
+                self.live.lesson.id,
+                self.participant_id,
                 [p.id for p in self._visible_producers()],
             )
         except MediaError:
@@ -304,8 +317,13 @@ class Session:
             "sdp": offer.sdp,
             "version": offer.version,
             "consumers": [
-                {"id": c.id, "producer": c.producer_id, "participant": c.participant_id,
-                 "kind": c.kind, "mid": c.mid}
+                {
+                    "id": c.id,
+                    "producer": c.producer_id,
+                    "participant": c.participant_id,
+                    "kind": c.kind,
+                    "mid": c.mid,
+                }
                 for c in offer.consumers
             ],
         }

@@ -33,7 +33,9 @@ class RunningServer:
     ws_url: str
     app: Any
 
-    async def create_lesson(self, title: str = "Toán 7A", password: str = "mat-khau-lop-7a") -> dict[str, Any]:
+    async def create_lesson(
+        self, title: str = "Toán 7A", password: str = "mat-khau-lop-7a"
+    ) -> dict[str, Any]:
         async with httpx.AsyncClient() as http:
             response = await http.post(
                 f"{self.base_url}/api/lessons", json={"title": title, "password": password}

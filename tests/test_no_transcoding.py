@@ -28,9 +28,25 @@ async def test_media_flows_with_codec_factories_forbidden_in_the_server(tmp_path
     tripwire = tmp_path / "tripwire.log"
     env = dict(os.environ, LOPHOC_TRIPWIRE=str(tripwire))
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.codec_tripwire", "serve", "--host", "127.0.0.1",
-         "--port", str(port), "--no-tls", "--data-dir", str(tmp_path / "data"),
-         "--ice-address", "127.0.0.1", "--ice-accept", "127.0.0.0/8", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "tests.codec_tripwire",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-tls",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ice-address",
+            "127.0.0.1",
+            "--ice-accept",
+            "127.0.0.0/8",
+            "--log-level",
+            "warning",
+        ],
         cwd=Path(__file__).parent.parent,
         env=env,
     )

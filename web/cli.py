@@ -39,20 +39,70 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8443, or 8080 with --no-tls)")
-    serve.add_argument("--data-dir", type=Path, default=Path("var"), help="where the SQLite file and the self-signed certificate live (default ./var)")
-    serve.add_argument("--db", dest="database_url", default=None, help="database URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite in the data dir)")
-    serve.add_argument("--redis", dest="redis_url", default=None, help="Redis URL for state shared by several nodes (default: in-process)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="port (default 8443, or 8080 with --no-tls)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="where the SQLite file and the self-signed certificate live (default ./var)",
+    )
+    serve.add_argument(
+        "--db",
+        dest="database_url",
+        default=None,
+        help="database URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite in the data dir)",
+    )
+    serve.add_argument(
+        "--redis",
+        dest="redis_url",
+        default=None,
+        help="Redis URL for state shared by several nodes (default: in-process)",
+    )
     tls = serve.add_mutually_exclusive_group()
-    tls.add_argument("--no-tls", action="store_true", help="plain HTTP, for running behind a TLS-terminating reverse proxy")
+    tls.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="plain HTTP, for running behind a TLS-terminating reverse proxy",
+    )
     tls.add_argument("--cert", type=Path, default=None, help="TLS certificate (PEM); with --key")
     serve.add_argument("--key", type=Path, default=None, help="TLS private key (PEM)")
-    serve.add_argument("--allowed-origin", action="append", default=[], help="an extra Origin allowed to open the WebSocket (repeatable)")
-    serve.add_argument("--ice-address", action="append", default=[], help="local address to gather ICE host candidates on (repeatable; default: every non-loopback address)")
-    serve.add_argument("--ice-public-address", default=None, help="public address to announce instead of the host address (1:1 NAT, e.g. a cloud server)")
-    serve.add_argument("--ice-accept", action="append", default=[], help="remote network (CIDR) to accept ICE candidates and media from (repeatable; default: any)")
-    serve.add_argument("--stun", action="append", default=[], help="STUN server URL, e.g. stun:stun.example.org:3478 (default: none)")
-    serve.add_argument("--turn", action="append", default=[], help="TURN server as URL,USERNAME,CREDENTIAL (default: none)")
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        help="an extra Origin allowed to open the WebSocket (repeatable)",
+    )
+    serve.add_argument(
+        "--ice-address",
+        action="append",
+        default=[],
+        help="local address to gather ICE host candidates on (repeatable; default: every non-loopback address)",
+    )
+    serve.add_argument(
+        "--ice-public-address",
+        default=None,
+        help="public address to announce instead of the host address (1:1 NAT, e.g. a cloud server)",
+    )
+    serve.add_argument(
+        "--ice-accept",
+        action="append",
+        default=[],
+        help="remote network (CIDR) to accept ICE candidates and media from (repeatable; default: any)",
+    )
+    serve.add_argument(
+        "--stun",
+        action="append",
+        default=[],
+        help="STUN server URL, e.g. stun:stun.example.org:3478 (default: none)",
+    )
+    serve.add_argument(
+        "--turn",
+        action="append",
+        default=[],
+        help="TURN server as URL,USERNAME,CREDENTIAL (default: none)",
+    )
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -67,7 +117,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             raise SystemExit("lophoc: --turn takes URL,USERNAME,CREDENTIAL")
         turn.append((parts[0], parts[1], parts[2]))
     try:
-        networks = parse_networks(args.ice_accept) if args.ice_accept else IceSettings().accept_networks
+        networks = (
+            parse_networks(args.ice_accept) if args.ice_accept else IceSettings().accept_networks
+        )
     except ValueError as exc:
         raise SystemExit(f"lophoc: --ice-accept: {exc}") from exc
     ice = IceSettings(
@@ -114,9 +166,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     for url in urls_to_open(settings):
         print(f"  {url}", flush=True)
     if settings.tls and settings.cert is None:
-        print(
-            "The certificate is self-signed: each browser asks once to accept it.", flush=True
-        )
+        print("The certificate is self-signed: each browser asks once to accept it.", flush=True)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

@@ -6,7 +6,15 @@ from aiortc import RTCSessionDescription
 
 from media.ice import IceSettings
 from media.service import MediaService, MediaSettings
-from tests.peers import ColourTrack, Receiver, ToneTrack, answer_offer, close_to, loopback_pc, wait_for
+from tests.peers import (
+    ColourTrack,
+    Receiver,
+    ToneTrack,
+    answer_offer,
+    close_to,
+    loopback_pc,
+    wait_for,
+)
 
 
 async def test_video_and_audio_reach_a_subscriber_decoded() -> None:

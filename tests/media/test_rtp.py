@@ -13,6 +13,7 @@ from media.router import COUNTERS, Codec, Consumer, Producer
 from media.rtp import (
     HEADER,
     MalformedPacket,
+    ReportBlock,
     abs_send_time_block,
     build_nack,
     build_pli,
@@ -24,7 +25,6 @@ from media.rtp import (
     is_rtcp,
     parse_header,
     parse_rtcp,
-    ReportBlock,
     rewrite,
     seq_diff,
     seq_newer,
@@ -32,9 +32,17 @@ from media.rtp import (
 )
 
 
-def rtp(seq: int, ts: int = 1000, ssrc: int = 1234, pt: int = 96, marker: bool = False,
-        payload: bytes = b"\x10\x00\x9d\x01\x2a", ext: bytes = b"", csrcs: int = 0,
-        padding: int = 0) -> bytes:
+def rtp(
+    seq: int,
+    ts: int = 1000,
+    ssrc: int = 1234,
+    pt: int = 96,
+    marker: bool = False,
+    payload: bytes = b"\x10\x00\x9d\x01\x2a",
+    ext: bytes = b"",
+    csrcs: int = 0,
+    padding: int = 0,
+) -> bytes:
     b0 = 0x80 | (0x10 if ext else 0) | csrcs | (0x20 if padding else 0)
     head = HEADER.pack(b0, (0x80 if marker else 0) | pt, seq, ts, ssrc)
     head += b"\x00\x00\x00\x07" * csrcs
@@ -48,8 +56,14 @@ def test_parse_header_skips_csrcs_and_extensions() -> None:
     ext = bytes([0x10, 0xAB, 0x00, 0x00])  # id 1, one byte, padded
     packet = rtp(7, ext=ext, csrcs=2, marker=True, payload=b"PAYLOAD")
     h = parse_header(packet)
-    assert (h.sequence_number, h.timestamp, h.ssrc, h.payload_type, h.marker) == (7, 1000, 1234, 96, True)
-    assert packet[h.payload_offset:] == b"PAYLOAD"
+    assert (h.sequence_number, h.timestamp, h.ssrc, h.payload_type, h.marker) == (
+        7,
+        1000,
+        1234,
+        96,
+        True,
+    )
+    assert packet[h.payload_offset :] == b"PAYLOAD"
     assert find_extension(packet, h, 1) == b"\xab"
     assert find_extension(packet, h, 2) is None
 
@@ -96,7 +110,7 @@ def test_rewrite_changes_only_the_header_fields() -> None:
     o = parse_header(out)
     assert (o.payload_type, o.sequence_number, o.timestamp, o.ssrc) == (100, 5, 5, 99)
     assert o.extension_offset == 0 and o.padding
-    assert out[o.payload_offset:] == packet[h.payload_offset:]
+    assert out[o.payload_offset :] == packet[h.payload_offset :]
 
 
 def test_abs_send_time_block_is_a_valid_one_byte_extension() -> None:
@@ -209,13 +223,22 @@ class RecordingTransport:
         return 0.0
 
 
-def make_pair(kind: str = "video") -> tuple[Producer, Consumer, RecordingTransport, RecordingTransport]:
+def make_pair(
+    kind: str = "video",
+) -> tuple[Producer, Consumer, RecordingTransport, RecordingTransport]:
     up, down = RecordingTransport(), RecordingTransport()
     codec = Codec("video/VP8", 90000, 96) if kind == "video" else Codec("audio/opus", 48000, 111)
-    producer = Producer(producer_id="pr", participant_id="p", kind=kind, codec=codec, ssrc=1234,
-                        transport=up)  # type: ignore[arg-type]
-    consumer = Consumer(consumer_id="co", producer=producer, transport=down, ssrc=777,
-                        payload_type=120, abs_send_time=True)  # type: ignore[arg-type]
+    producer = Producer(
+        producer_id="pr", participant_id="p", kind=kind, codec=codec, ssrc=1234, transport=up
+    )  # type: ignore[arg-type]
+    consumer = Consumer(
+        consumer_id="co",
+        producer=producer,
+        transport=down,
+        ssrc=777,
+        payload_type=120,
+        abs_send_time=True,
+    )  # type: ignore[arg-type]
     producer.add_consumer(consumer)
     return producer, consumer, up, down
 
@@ -237,7 +260,7 @@ def test_consumer_waits_for_a_keyframe_then_rewrites_contiguously() -> None:
     assert seqs[1] == (seqs[0] + 1) & 0xFFFF and seqs[2] == (seqs[0] + 3) & 0xFFFF
     assert out[1].marker and not out[0].marker
     assert {(h.timestamp - 1000) & 0xFFFFFFFF for h in out} == {consumer.ts_offset}
-    assert down.sent[0][out[0].payload_offset:] == KEY
+    assert down.sent[0][out[0].payload_offset :] == KEY
     assert out[0].extension_offset  # abs-send-time added for video
 
 
