@@ -794,10 +794,7 @@ def _section_summary(
     _check_once(raw.attributes, f"in {where}")
 
     mid = raw.first("mid")
-    if mid is None:
-        raise _bad(f"{where} has no a=mid")
-    if len(mid) > limits.max_mid_chars:
-        raise _bad(f"{where}: a=mid is longer than {limits.max_mid_chars} characters")
+    assert mid is not None  # _summarise checked every section's mid
 
     # codecs: a=rtpmap, a=fmtp, a=rtcp-fb (RFC 8866 §6.6, §6.15; RFC 4585 §4.2)
     rtpmaps: dict[int, tuple[str, int, int | None]] = {}

@@ -84,7 +84,7 @@ def test_other_requests(raw: str, expected: object) -> None:
 
 def test_bytes_frames_are_utf8() -> None:
     assert parse_request(frame(type="ping", id="é").encode()) == Ping(id="é")
-    assert parse_request(bytearray(b'{"type":"ping","id":1}')) == Ping(id=1)
+    assert parse_request(bytearray(b'{"type":"ping","id":1}')) == Ping(id=1)  # type: ignore[arg-type]
 
 
 def test_ice_candidate() -> None:
@@ -129,8 +129,12 @@ def test_ice_candidate_needs_mid_or_index() -> None:
     exc = refused(frame(type="ice", id=5, pc="publish", candidate={"candidate": CANDIDATE}))
     assert (exc.code, exc.request_id) == (ErrorCode.BAD_CANDIDATE, 5)
     only_index = parse_request(
-        frame(type="ice", id=5, pc="publish", candidate={"candidate": CANDIDATE, "sdpMid": None,
-                                                          "sdpMLineIndex": 1})
+        frame(
+            type="ice",
+            id=5,
+            pc="publish",
+            candidate={"candidate": CANDIDATE, "sdpMid": None, "sdpMLineIndex": 1},
+        )
     )
     assert isinstance(only_index, Ice) and only_index.candidate is not None
     assert only_index.candidate.sdp_mline_index == 1
@@ -143,8 +147,10 @@ def test_ice_candidate_needs_mid_or_index() -> None:
         ({"candidate": CANDIDATE, "sdpMid": ""}, ErrorCode.BAD_CANDIDATE),
         ({"candidate": CANDIDATE, "sdpMid": "0" * 17}, ErrorCode.BAD_CANDIDATE),
         ({"candidate": CANDIDATE, "sdpMLineIndex": -1}, ErrorCode.BAD_CANDIDATE),
-        ({"candidate": CANDIDATE, "sdpMid": "0", "usernameFragment": "a b"},
-         ErrorCode.BAD_CANDIDATE),
+        (
+            {"candidate": CANDIDATE, "sdpMid": "0", "usernameFragment": "a b"},
+            ErrorCode.BAD_CANDIDATE,
+        ),
         ({"candidate": CANDIDATE, "sdpMid": 0}, ErrorCode.MALFORMED),
         ({"candidate": CANDIDATE, "sdpMLineIndex": "0"}, ErrorCode.MALFORMED),
         ({"candidate": CANDIDATE, "sdpMLineIndex": True}, ErrorCode.MALFORMED),
@@ -414,9 +420,7 @@ def test_error() -> None:
         "retry_after": 3,
     }
     # another layer's stable code passes through (the classroom's lesson_ended, say)
-    assert json.loads(error(1, "lesson_ended", "The lesson has ended."))["code"] == (
-        "lesson_ended"
-    )
+    assert json.loads(error(1, "lesson_ended", "The lesson has ended."))["code"] == ("lesson_ended")
     assert json.loads(error(1, "lesson_ended"))["message"]
 
 

@@ -88,9 +88,7 @@ def test_chrome_summary() -> None:
     assert rtx is not None and rtx.name == "rtx" and rtx.apt == 96
     assert "nack pli" in video.codecs[0].feedback
     assert video.ssrcs == (2231627014, 632943048)
-    assert [(g.semantics, g.ssrcs) for g in video.ssrc_groups] == [
-        ("FID", (2231627014, 632943048))
-    ]
+    assert [(g.semantics, g.ssrcs) for g in video.ssrc_groups] == [("FID", (2231627014, 632943048))]
     assert {e.id: e.uri for e in video.extensions}[4] == "urn:ietf:params:rtp-hdrext:sdes:mid"
     assert len(audio.candidates) == 6
     assert {c.transport for c in audio.candidates} == {"udp", "tcp"}
@@ -207,16 +205,26 @@ def test_truncated_anywhere_is_refused_or_still_complete() -> None:
         (replace(AIORTC, "a=ice-pwd:E2AyGxSVyxvwiknWgCRJon", "a=ice-pwd:short"), "(a=ice-pwd)"),
         (replace(AIORTC, "a=ice-ufrag:BOHB", "a=ice-ufrag"), "(a=ice-ufrag)"),
         (replace(AIORTC, "a=ice-ufrag:BOHB", "a=ice-ufrag:BOHB\r\na=ice-ufrag:BOHB"), "twice"),
-        (replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint:sha-256 38:DBX"),
-         "(a=fingerprint)"),
-        (replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint:sha-256  38:DB"),
-         "(a=fingerprint)"),
-        (replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint: sha-256 38:DB"),
-         "(a=fingerprint)"),
-        (replace(AIORTC, "a=fingerprint", "a=fingerprint:sha-256 00\r\na=fingerprint"),
-         "32 bytes long"),
-        (replace(AIORTC, "a=fingerprint", "a=fingerprint:SHA-512 00:11\r\na=fingerprint"),
-         "64 bytes long"),
+        (
+            replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint:sha-256 38:DBX"),
+            "(a=fingerprint)",
+        ),
+        (
+            replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint:sha-256  38:DB"),
+            "(a=fingerprint)",
+        ),
+        (
+            replace(AIORTC, "a=fingerprint:sha-256 38:DB", "a=fingerprint: sha-256 38:DB"),
+            "(a=fingerprint)",
+        ),
+        (
+            replace(AIORTC, "a=fingerprint", "a=fingerprint:sha-256 00\r\na=fingerprint"),
+            "32 bytes long",
+        ),
+        (
+            replace(AIORTC, "a=fingerprint", "a=fingerprint:SHA-512 00:11\r\na=fingerprint"),
+            "64 bytes long",
+        ),
         (replace(AIORTC, "a=setup:actpass", "a=setup:holdconn"), "actpass, active or passive"),
         (replace(AIORTC, "a=setup:actpass", "a=setup"), "(a=setup)"),
         (remove_lines(AIORTC, "a=setup"), "no a=setup"),
@@ -229,62 +237,98 @@ def test_truncated_anywhere_is_refused_or_still_complete() -> None:
         (replace(AIORTC, "a=mid:1", "a=mid:1\r\na=mid:2"), "twice"),
         (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 7"), "names mid 7"),
         (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 0 1"), "names a mid twice"),
-        (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0\r\na=group:BUNDLE 1"),
-         "more than one a=group:BUNDLE"),
+        (
+            replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0\r\na=group:BUNDLE 1"),
+            "more than one a=group:BUNDLE",
+        ),
         (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0"), "one a=group:BUNDLE"),
         (remove_lines(AIORTC, "a=group:BUNDLE"), "one a=group:BUNDLE"),
-        (replace(AIORTC, "a=ssrc:173137116 cname", "a=ssrc:3149209808 cname"),
-         "names an SSRC without a=ssrc"),
-        (replace(AIORTC, "a=mid:1", "a=mid:1\r\na=ssrc:3149209808 cname:x"),
-         "used by two media sections"),
+        (
+            replace(AIORTC, "a=ssrc:173137116 cname", "a=ssrc:3149209808 cname"),
+            "names an SSRC without a=ssrc",
+        ),
+        (
+            replace(AIORTC, "a=mid:1", "a=mid:1\r\na=ssrc:3149209808 cname:x"),
+            "used by two media sections",
+        ),
         (replace(AIORTC, "a=ssrc:3149209808 cname", "a=ssrc:4294967296 cname"), "32-bit"),
         (replace(AIORTC, "a=ssrc:3149209808 cname:", "a=ssrc:3149209808 cname "), "(a=ssrc)"),
         (replace(AIORTC, "a=ssrc-group:FID", "a=ssrc-group:SIM"), "simulcast"),
-        (replace(AIORTC, "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
-                 "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid attr"), "(a=extmap)"),
+        (
+            replace(
+                AIORTC,
+                "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
+                "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid attr",
+            ),
+            "(a=extmap)",
+        ),
         (replace(AIORTC, "a=extmap:2 ", "a=extmap:15 "), "RFC 8285"),
         (replace(AIORTC, "a=extmap:2 ", "a=extmap:0 "), "RFC 8285"),
         (replace(AIORTC, "a=extmap:2 ", "a=extmap:256 "), "RFC 8285"),
         (replace(AIORTC, "a=extmap:2 ", "a=extmap:1 "), "names two extensions"),
         (replace(AIORTC, "a=extmap:3 ", "a=extmap:2 "), "in one bundle"),
         (replace(AIORTC, "a=extmap:2 ", "a=extmap:2/both "), "(a=extmap)"),
-        (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1\r\na=extmap:9 urn:x"),
-         "not allowed at the session level"),
-        (replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1\r\na=mid:0"),
-         "not allowed at the session level"),
+        (
+            replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1\r\na=extmap:9 urn:x"),
+            "not allowed at the session level",
+        ),
+        (
+            replace(AIORTC, "a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1\r\na=mid:0"),
+            "not allowed at the session level",
+        ),
         (replace(AIORTC, "a=mid:0", "a=mid:0\r\na=group:BUNDLE 0"), "inside a media section"),
         (replace(AIORTC, "a=mid:0", "a=mid:0\r\na=ice-lite"), "inside a media section"),
         (replace(AIORTC, "a=sendonly", "a=sendonly\r\na=recvonly"), "more than one direction"),
         (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/0/2"), "clock rate"),
         (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/0"), "channel"),
         (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus"), "(a=rtpmap)"),
-        (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/2/1"),
-         "(a=rtpmap)"),
-        (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96  opus/48000/2"),
-         "(a=rtpmap)"),
-        (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/2\r\n"
-                 "a=rtpmap:96 opus/48000/2"), "mapped twice"),
+        (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/2/1"), "(a=rtpmap)"),
+        (replace(AIORTC, "a=rtpmap:96 opus/48000/2", "a=rtpmap:96  opus/48000/2"), "(a=rtpmap)"),
+        (
+            replace(
+                AIORTC,
+                "a=rtpmap:96 opus/48000/2",
+                "a=rtpmap:96 opus/48000/2\r\na=rtpmap:96 opus/48000/2",
+            ),
+            "mapped twice",
+        ),
         (remove_lines(AIORTC, "a=rtpmap:96"), "payload type 96 has no a=rtpmap"),
-        (replace(remove_lines(AIORTC, "a=rtpmap:9 "), "a=rtpmap:96 opus/48000/2",
-                 "a=rtpmap:96 opus/48000/2\r\na=fmtp:9 bitrate=64000"),
-         "a=fmtp:9 has no matching a=rtpmap:9"),
+        (
+            replace(
+                remove_lines(AIORTC, "a=rtpmap:9 "),
+                "a=rtpmap:96 opus/48000/2",
+                "a=rtpmap:96 opus/48000/2\r\na=fmtp:9 bitrate=64000",
+            ),
+            "a=fmtp:9 has no matching a=rtpmap:9",
+        ),
         (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=x97"), "'apt' must be a number"),
         (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt="), "'apt' must be a number"),
-        (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=97;minptime=ten"),
-         "'minptime' must be a number"),
+        (
+            replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=97;minptime=ten"),
+            "'minptime' must be a number",
+        ),
         (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=96"), "needs a valid apt"),
         (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 x=1"), "needs a valid apt"),
-        (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=97\r\na=fmtp:98 apt=97"),
-         "two a=fmtp lines"),
+        (
+            replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98 apt=97\r\na=fmtp:98 apt=97"),
+            "two a=fmtp lines",
+        ),
         (replace(AIORTC, "a=fmtp:98 apt=97", "a=fmtp:98"), "(a=fmtp)"),
-        (replace(AIORTC, "a=rtcp-fb:97 nack pli", "a=rtcp-fb:55 nack pli"),
-         "55 is not on the m= line"),
+        (
+            replace(AIORTC, "a=rtcp-fb:97 nack pli", "a=rtcp-fb:55 nack pli"),
+            "55 is not on the m= line",
+        ),
         (replace(AIORTC, "a=rtcp-fb:97 nack pli", "a=rtcp-fb:97"), "(a=rtcp-fb)"),
-        (replace(AIORTC, "a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp:99999 IN IP4 0.0.0.0"),
-         "a=rtcp port"),
+        (replace(AIORTC, "a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp:99999 IN IP4 0.0.0.0"), "a=rtcp port"),
         (replace(AIORTC, "a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp:9 IN IP4"), "(a=rtcp)"),
-        (replace(AIORTC, "a=candidate:16572de626da4e5384a0ce2d0d93678a 1 udp",
-                 "a=candidate:16572de626da4e5384a0ce2d0d93678a 0 udp"), "component"),
+        (
+            replace(
+                AIORTC,
+                "a=candidate:16572de626da4e5384a0ce2d0d93678a 1 udp",
+                "a=candidate:16572de626da4e5384a0ce2d0d93678a 0 udp",
+            ),
+            "component",
+        ),
         (replace(AIORTC, "typ host", "typ hots"), "the type must be"),
         (replace(AIORTC, "a=end-of-candidates", "a=candidate"), "(a=candidate)"),
         (replace(AIORTC, "a=mid:0", "a=mid:0\r\na=sctp-port:5000"), "data channels"),
@@ -355,15 +399,20 @@ def test_too_many_candidates_in_one_section() -> None:
 
 def _video_only(codecs: str) -> str:
     """The aiortc offer with its video m-line offering exactly the given payload types."""
-    sdp = replace(AIORTC, "m=video 57678 UDP/TLS/RTP/SAVPF 97 98 99 100 101 102",
-                  f"m=video 57678 UDP/TLS/RTP/SAVPF {codecs}")
+    sdp = replace(
+        AIORTC,
+        "m=video 57678 UDP/TLS/RTP/SAVPF 97 98 99 100 101 102",
+        f"m=video 57678 UDP/TLS/RTP/SAVPF {codecs}",
+    )
     keep = set(codecs.split())
     lines = [
         line
         for line in sdp.split("\r\n")
-        if not (line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"))
-                and line.split(":")[1].split(" ")[0] not in keep
-                and line.split(":")[1].split(" ")[0] in {"97", "98", "99", "100", "101", "102"})
+        if not (
+            line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"))
+            and line.split(":")[1].split(" ")[0] not in keep
+            and line.split(":")[1].split(" ")[0] in {"97", "98", "99", "100", "101", "102"}
+        )
     ]
     return "\r\n".join(lines)
 
@@ -387,15 +436,18 @@ def test_constrained_baseline_as_main_profile_is_forwardable() -> None:
 
 
 def test_audio_codec_choice() -> None:
-    pcmu_only = replace(AIORTC, "UDP/TLS/RTP/SAVPF 96 9 0 8", "UDP/TLS/RTP/SAVPF 0 8")
+    pcmu_only = replace(AIORTC, "UDP/TLS/RTP/SAVPF 96 9 0 8", "UDP/TLS/RTP/SAVPF 9 0 8")
     pcmu_only = remove_lines(pcmu_only, "a=rtpmap:96")
     exc = refused(pcmu_only)
     assert exc.code == ErrorCode.UNSUPPORTED_CODEC
     assert "audio" in exc.message and "Opus" in exc.message
     upper = replace(AIORTC, "opus/48000/2", "OPUS/48000/2")
     check_offer(upper)  # encoding names are case-insensitive (RFC 8866 §6.6)
-    wrong_rate = replace(pcmu_only.replace("UDP/TLS/RTP/SAVPF 0 8", "UDP/TLS/RTP/SAVPF 96 0 8"),
-                         "a=rtpmap:0 PCMU/8000", "a=rtpmap:96 opus/8000/2\r\na=rtpmap:0 PCMU/8000")
+    wrong_rate = replace(
+        pcmu_only.replace("SAVPF 9 0 8", "SAVPF 96 9 0 8"),
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:96 opus/8000/2\r\na=rtpmap:0 PCMU/8000",
+    )
     assert refused(wrong_rate).code == ErrorCode.UNSUPPORTED_CODEC
 
 
@@ -403,12 +455,7 @@ def test_audio_codec_choice() -> None:
 
 
 def test_rejected_section_needs_no_transport_or_codec() -> None:
-    rejected = (
-        "m=video 0 UDP/TLS/RTP/SAVPF 120\r\n"
-        "c=IN IP4 0.0.0.0\r\n"
-        "a=inactive\r\n"
-        "a=mid:2\r\n"
-    )
+    rejected = "m=video 0 UDP/TLS/RTP/SAVPF 120\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\na=mid:2\r\n"
     summary = check_offer(AIORTC + rejected)
     assert summary.sections[2].rejected and not summary.sections[2].sends
     assert summary.sections[2].codecs == ()
