@@ -56,13 +56,21 @@ def run(consumers: int, packets: int, profile: bool) -> float:
     out.setblocking(False)
     peer = sink.getsockname()
     producer = Producer(
-        producer_id="pr", participant_id="p", kind="video",
-        codec=Codec("video/VP8", 90000, 96), ssrc=1, transport=_SocketTransport(out, peer),  # type: ignore[arg-type]
+        producer_id="pr",
+        participant_id="p",
+        kind="video",
+        codec=Codec("video/VP8", 90000, 96),
+        ssrc=1,
+        transport=_SocketTransport(out, peer),  # type: ignore[arg-type]
     )
     for i in range(consumers):
         c = Consumer(
-            consumer_id=f"c{i}", producer=producer, transport=_SocketTransport(out, peer),  # type: ignore[arg-type]
-            ssrc=1000 + i, payload_type=96, abs_send_time=True,
+            consumer_id=f"c{i}",
+            producer=producer,
+            transport=_SocketTransport(out, peer),  # type: ignore[arg-type]
+            ssrc=1000 + i,
+            payload_type=96,
+            abs_send_time=True,
         )
         producer.add_consumer(c)
     payload = b"\x10\x00\x9d\x01\x2a" + os.urandom(1100)
@@ -102,8 +110,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     us = run(args.consumers, args.packets, False)
-    print(f"{us:.2f} CPU µs per forwarded packet ({args.consumers} consumers, "
-          f"{args.packets} packets; includes draining the receiving socket)")
+    print(
+        f"{us:.2f} CPU µs per forwarded packet ({args.consumers} consumers, "
+        f"{args.packets} packets; includes draining the receiving socket)"
+    )
     if args.profile:
         run(args.consumers, args.packets, True)
 
