@@ -57,7 +57,7 @@ class Limits:
 
     # -- media negotiation (SECURITY.md 11, 17) ---------------------------------------------
     #: SDP offer or answer, in UTF-8 bytes (``bad_sdp`` beyond).
-    max_sdp_bytes: int = 32 * 1024
+    max_sdp_bytes: int = 60 * 1024  # a teacher's subscribe answer for 40 students (~80 m-lines) is ~48 KB
     #: m-lines in one publish offer (``too_many_tracks`` beyond).
     m_lines_per_publish: int = 4
     #: Trickled ICE candidates per peer connection (``too_many_candidates`` beyond); also the

@@ -16,7 +16,7 @@ known to be well-formed for aiortc 1.16 and for the SFU:
   except in the session name (``s=``), which may hold any non-control Unicode character.
 * Media is ``audio`` or ``video`` over DTLS-SRTP (RFC 5764, ``UDP/TLS/RTP/SAVPF``); data
   channels (``m=application``) and plain RTP are refused.
-* ICE: every active media section has ``a=ice-ufrag`` and ``a=ice-pwd`` with the lengths and
+* ICE: every media section has ``a=ice-ufrag`` and ``a=ice-pwd`` with the lengths and
   characters of RFC 8839 §5.4, and its ``a=candidate`` lines follow RFC 8839 §5.1.
 * DTLS: a ``a=fingerprint`` with sha-256 or stronger whose length matches the hash (RFC 8122
   §5, RFC 8842 §5.1) and an ``a=setup`` of ``actpass``/``active``/``passive`` (RFC 8842 §5.2;
@@ -26,9 +26,11 @@ known to be well-formed for aiortc 1.16 and for the SFU:
   runs one transport per peer connection, unique SSRCs across sections (RFC 8843 §9.1: the
   SFU finds a producer by SSRC), one URI per header-extension id across the bundle
   (RFC 8285, RFC 8843 §9.2).
-* Transport attributes are taken from the media section, else from the session level, else from
-  the BUNDLE-tagged section (RFC 8843 §7.3.1 lets an answerer omit them in other bundled
-  sections).
+* ICE and DTLS attributes are read from the media section, else from the session level, and
+  ``a=rtcp-mux`` from the media section only — exactly as aiortc 1.16 reads them, for every
+  media section including rejected (port 0) ones, because aiortc checks them all. RFC 8843
+  §7.3.1 lets an answerer omit them in bundled sections after the first; aiortc refuses such an
+  answer with a bare ``ValueError``, so the guard refuses it first, with a message.
 * Simulcast (``a=simulcast``, RFC 8853, or an ``a=ssrc-group:SIM``) is refused for now.
 
 Things that are valid SDP but that aiortc 1.16 cannot parse are refused too, each with a note:
@@ -170,7 +172,7 @@ _RULES: dict[str, _Rule] = {
     "sendonly": _Rule(None, frozenset({_S, _M})),
     "recvonly": _Rule(None, frozenset({_S, _M})),
     "inactive": _Rule(None, frozenset({_S, _M})),
-    "rtcp-mux": _Rule(None, frozenset({_S, _M}), once=True),
+    "rtcp-mux": _Rule(None, frozenset({_M}), once=True),  # RFC 5761 §5.1.1: media-level
     # media-level
     "rtcp-mux-only": _Rule(None, frozenset({_M}), once=True),
     "rtcp-rsize": _Rule(None, frozenset({_M}), once=True),
@@ -784,12 +786,7 @@ def _forwardable(kind: str, codec: Codec) -> bool:
     return False
 
 
-def _section_summary(
-    doc: _Document,
-    raw: _RawSection,
-    limits: Limits,
-    tagged: _RawSection | None,
-) -> MediaSection:
+def _section_summary(doc: _Document, raw: _RawSection, limits: Limits) -> MediaSection:
     where = f"media section {raw.index} (line {raw.line_no})"
     _check_once(raw.attributes, f"in {where}")
 
@@ -930,32 +927,23 @@ def _section_summary(
     if direction is None:
         direction = next((a.name for a in doc.session if a.name in _DIRECTIONS), "sendrecv")
 
-    # transport attributes: this section, else the session level, else the BUNDLE tag
+    # transport attributes: this section, else the session level (RFC 8866 §5.13), as aiortc
     def effective(name: str) -> str | None:
         value = raw.first(name)
-        if value is None:
-            value = doc.session_first(name)
-        if value is None and tagged is not None and tagged is not raw:
-            value = tagged.first(name)
-        return value
+        return value if value is not None else doc.session_first(name)
 
     ufrag = effective("ice-ufrag")
     setup = effective("setup")
-    if not raw.rejected:
-        if ufrag is None or effective("ice-pwd") is None:
-            raise _bad(f"{where} has no a=ice-ufrag and a=ice-pwd (RFC 8839)")
-        fingerprints = raw.values("fingerprint") + doc.session_values("fingerprint")
-        strong = _check_fingerprints(fingerprints, where)
-        if not fingerprints and tagged is not None and tagged is not raw:
-            strong = _check_fingerprints(tagged.values("fingerprint"), where)
-        if not strong:
-            raise _bad(f"{where} has no a=fingerprint with sha-256 or stronger (RFC 8842)")
-        if setup is None:
-            raise _bad(f"{where} has no a=setup (RFC 8842)")
-        if not (raw.has("rtcp-mux") or any(a.name == "rtcp-mux" for a in doc.session)) and not (
-            tagged is not None and tagged.has("rtcp-mux")
-        ):
-            raise _bad(f"{where} has no a=rtcp-mux (RFC 5761); lophoc needs RTP and RTCP muxed")
+    if ufrag is None or effective("ice-pwd") is None:
+        raise _bad(f"{where} has no a=ice-ufrag and a=ice-pwd (RFC 8839)")
+    if not _check_fingerprints(
+        raw.values("fingerprint") + doc.session_values("fingerprint"), where
+    ):
+        raise _bad(f"{where} has no a=fingerprint with sha-256 or stronger (RFC 8842)")
+    if setup is None:
+        raise _bad(f"{where} has no a=setup (RFC 8842)")
+    if not raw.has("rtcp-mux"):
+        raise _bad(f"{where} has no a=rtcp-mux (RFC 5761); lophoc needs RTP and RTCP muxed")
 
     kind: Kind = "audio" if raw.kind == "audio" else "video"
     return MediaSection(
@@ -1013,9 +1001,8 @@ def _summarise(doc: _Document, limits: Limits) -> SdpSummary:
     if len(bundles) > 1:
         raise _bad("more than one a=group:BUNDLE; lophoc uses one transport per connection")
     bundle = bundles[0] if bundles else ()
-    tagged = mids.get(bundle[0]) if bundle else None
 
-    sections = [_section_summary(doc, raw, limits, tagged) for raw in doc.sections]
+    sections = [_section_summary(doc, raw, limits) for raw in doc.sections]
     active = [s for s in sections if not s.rejected]
     if len(active) > 1 and any(s.mid not in bundle for s in active):
         raise _bad(

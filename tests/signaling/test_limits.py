@@ -16,7 +16,7 @@ def test_defaults_are_those_of_the_protocol_document() -> None:
     assert (limits.message_rate, limits.message_burst) == (20, 50)
     assert limits.malformed_before_close == 20
     assert limits.join_timeout == 10
-    assert limits.max_sdp_bytes == 32 * 1024
+    assert limits.max_sdp_bytes == 60 * 1024
     assert limits.m_lines_per_publish == 4
     assert limits.candidates_per_pc == 50
     assert limits.max_name_chars == 64

@@ -7,7 +7,7 @@ from aiortc.sdp import SessionDescription
 
 from signaling.errors import ErrorCode, SignalingError
 from signaling.limits import DEFAULT_LIMITS, Limits
-from signaling.sdp_guard import SdpSummary, check_answer, check_offer
+from signaling.sdp_guard import Candidate, SdpSummary, check_answer, check_offer, filter_candidates
 from tests.signaling.sdp_fixtures import (
     VALID_ANSWERS,
     VALID_OFFERS,
@@ -349,14 +349,14 @@ def test_each_rule(sdp: str, fragment: str) -> None:
 
 def test_size_limit() -> None:
     padding = "a=x-pad:" + "p" * 200 + "\r\n"
-    big = replace(AIORTC, "a=mid:0\r\n", "a=mid:0\r\n" + padding * 200)
+    big = replace(AIORTC, "a=mid:0\r\n", "a=mid:0\r\n" + padding * 320)
     assert len(big) > DEFAULT_LIMITS.max_sdp_bytes
-    bad(big, "larger than 32768 bytes")
-    wide = replace(AIORTC, "s=-", "s=" + "ệ" * 11_000)  # fewer characters than bytes
+    bad(big, f"larger than {DEFAULT_LIMITS.max_sdp_bytes} bytes")
+    wide = replace(AIORTC, "s=-", "s=" + "ệ" * 20_000)  # fewer characters than bytes
     assert len(wide) < DEFAULT_LIMITS.max_sdp_bytes < len(wide.encode())
     bad(wide, "larger than")
     check_offer(replace(AIORTC, "s=-", "s=Lớp 5A – Toán"))  # Unicode in s= is fine
-    check_offer(big, Limits(max_sdp_bytes=64 * 1024))
+    check_offer(big, Limits(max_sdp_bytes=96 * 1024))
 
 
 def test_not_text() -> None:
@@ -454,38 +454,54 @@ def test_audio_codec_choice() -> None:
 # --- rejected sections, bundle inheritance, answers ----------------------------------------
 
 
-def test_rejected_section_needs_no_transport_or_codec() -> None:
+TRANSPORT = (
+    "a=ice-ufrag:BOHB\r\n"
+    "a=ice-pwd:E2AyGxSVyxvwiknWgCRJon\r\n"
+    "a=fingerprint:sha-256 38:DB:95:1B:BC:5E:2B:5C:82:28:71:35:B6:AC:A7:16:4B:19:BA:FB:31:56:01:"
+    "A4:45:22:28:D5:DF:8A:C3:11\r\n"
+    "a=setup:actpass\r\n"
+    "a=rtcp-mux\r\n"
+)
+
+
+def test_rejected_section_needs_no_codec() -> None:
     rejected = "m=video 0 UDP/TLS/RTP/SAVPF 120\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\na=mid:2\r\n"
-    summary = check_offer(AIORTC + rejected)
+    summary = check_offer(AIORTC + rejected + TRANSPORT)
     assert summary.sections[2].rejected and not summary.sections[2].sends
     assert summary.sections[2].codecs == ()
     assert len(summary.active_sections) == 2
+    SessionDescription.parse(AIORTC + rejected + TRANSPORT)
+
+
+def test_rejected_section_still_needs_transport_attributes() -> None:
+    """aiortc 1.16 checks ICE credentials and rtcp-mux on every section, rejected or not."""
+    rejected = "m=video 0 UDP/TLS/RTP/SAVPF 120\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\na=mid:2\r\n"
+    bad(AIORTC + rejected, "media section 2 (line 69) has no a=ice-ufrag")
 
 
 def test_bundle_only_section_is_active() -> None:
-    video = AIORTC[AIORTC.index("m=video") :]
-    stripped = "\r\n".join(
-        line
-        for line in video.replace("m=video 57678", "m=video 0").split("\r\n")
-        if not line.startswith(("a=ice-", "a=fingerprint", "a=setup", "a=candidate", "a=end-"))
-    )
-    stripped = stripped.replace("a=mid:1", "a=mid:1\r\na=bundle-only")
-    summary = check_offer(AIORTC[: AIORTC.index("m=video")] + stripped)
-    video_section = summary.sections[1]
-    assert not video_section.rejected
-    assert video_section.ice_ufrag == "BOHB" and video_section.setup == "actpass"  # inherited
+    video = AIORTC[AIORTC.index("m=video") :].replace("m=video 57678", "m=video 0")
+    video = video.replace("a=mid:1", "a=mid:1\r\na=bundle-only")
+    summary = check_offer(AIORTC[: AIORTC.index("m=video")] + video)
+    assert not summary.sections[1].rejected and summary.sections[1].sends
 
 
-def test_answer_may_omit_transport_attributes_in_bundled_sections() -> None:
-    """RFC 8843 §7.3.1: only the tagged m-section of an answer carries them."""
+def test_transport_attributes_are_not_inherited_from_the_bundle_tag() -> None:
+    """RFC 8843 §7.3.1 would allow it in an answer; aiortc 1.16 would then raise ValueError."""
     first = ANSWER.index("m=video")
     video = "\r\n".join(
         line
         for line in ANSWER[first:].split("\r\n")
-        if not line.startswith(("a=ice-", "a=fingerprint", "a=setup", "a=rtcp-mux"))
+        if not line.startswith(("a=ice-", "a=fingerprint", "a=setup"))
     )
-    summary = check_answer(ANSWER[:first] + video)
-    assert summary.sections[1].setup == "active"
+    bad(ANSWER[:first] + video, "media section 1 (line 23) has no a=ice-ufrag", answer=True)
+    no_mux = remove_lines(ANSWER[:first], "a=rtcp-mux") + ANSWER[first:]
+    bad(no_mux, "media section 0 (line 8) has no a=rtcp-mux", answer=True)
+
+
+def test_rtcp_mux_is_media_level() -> None:
+    session_mux = replace(remove_lines(AIORTC, "a=rtcp-mux"), "t=0 0", "t=0 0\r\na=rtcp-mux")
+    bad(session_mux, "(a=rtcp-mux): this attribute is not allowed at the session level")
 
 
 def test_session_level_transport_attributes() -> None:
@@ -516,3 +532,35 @@ def test_summary_is_immutable() -> None:
     with pytest.raises(AttributeError):
         summary.sections[0].mid = "x"  # type: ignore[misc]
     assert hash(summary.sections[0].codecs[0])
+
+
+# --- what the guard accepts, aiortc applies -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VALID_OFFERS)
+async def test_accepted_offers_apply_to_a_real_aiortc_peer(name: str) -> None:
+    """The guard's promise, end to end: a real RTCPeerConnection takes the offer and answers.
+
+    Candidates are first filtered to loopback (as the server does), so no mDNS name is
+    resolved and nothing is sent off 127.0.0.1; no local description is set, so nothing is
+    gathered or checked.
+    """
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from media._aiortc import set_host_addresses
+
+    def on_loopback(candidate: Candidate) -> bool:
+        return candidate.ip_address is not None and candidate.ip_address.is_loopback
+
+    offer = filter_candidates(load(name), on_loopback)
+    summary = check_offer(offer)
+    set_host_addresses(["127.0.0.1"])
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        answer = await pc.createAnswer()
+    finally:
+        await pc.close()
+    kinds = [t.kind for t in pc.getTransceivers()]
+    assert kinds == [s.kind for s in summary.sections]
+    assert "m=audio" in answer.sdp and "m=video" in answer.sdp
