@@ -1,11 +1,9 @@
-"""Shared fixtures: a real lophoc server on loopback (uvicorn in this event loop), and the
-backend URLs that CI provides."""
+"""Shared fixtures: a real lophoc server on loopback (uvicorn in this event loop)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -86,12 +84,3 @@ async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with run_server(tmp_path) as running:
         yield running
 
-
-def backend_url(name: str) -> str:
-    """A backend URL from the environment: skip locally when absent, fail in CI."""
-    url = os.environ.get(name)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} must be set in CI")
-        pytest.skip(f"{name} is not set")
-    return url
