@@ -245,8 +245,24 @@ async def lesson_socket(websocket: WebSocket) -> None:
             await asyncio.wait_for(writer_task, timeout=5)
 
 
-async def index(request: Request) -> Response:
-    return FileResponse(STATIC / "index.html")
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # The client is plain ES modules from this origin; nothing inline, nothing third-party.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+def _page(name: str) -> Any:
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / name, headers=PAGE_HEADERS)
+
+    return page
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -265,8 +281,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/metrics", metrics),
         Route("/api/lessons", create_lesson, methods=["POST"]),
         WebSocketRoute("/ws", lesson_socket),
-        Route("/", index),
-        Route("/l/{code}", index),
+        Route("/", _page("index.html")),
+        Route("/teach", _page("teach.html")),
+        Route("/l/{code}", _page("lesson.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
