@@ -240,8 +240,13 @@ def normalise_title(title: object) -> str:
     (which cannot be stored as UTF-8); else ``invalid_title``."""
     if not isinstance(title, str):
         raise ClassroomError.invalid_title()
-    clean = unicodedata.normalize("NFC", title).strip()
-    if not 0 < len(clean) <= MAX_TITLE_LENGTH or _has_forbidden(clean, ("Cc", "Cs")):
+    normalised = unicodedata.normalize("NFC", title)
+    # Checked before stripping: str.strip() removes some control characters (U+001C–U+001F)
+    # at the ends, which would let them pass unseen.
+    if _has_forbidden(normalised, ("Cc", "Cs")):
+        raise ClassroomError.invalid_title()
+    clean = normalised.strip()
+    if not 0 < len(clean) <= MAX_TITLE_LENGTH:
         raise ClassroomError.invalid_title()
     return clean
 
