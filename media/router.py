@@ -320,7 +320,7 @@ class Consumer:
 
     def resume(self) -> None:
         """Forward again from the next keyframe (asked for at once)."""
-        if not self.paused:
+        if not self.paused or self.closed:
             return
         self.paused = False
         if self.kind == "video":

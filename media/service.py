@@ -42,10 +42,11 @@ class ProducerInfo:
     participant_id: str
     kind: str
     codec: str
+    paused: bool = False
 
     @classmethod
     def of(cls, p: Producer) -> ProducerInfo:
-        return cls(p.id, p.participant_id, p.kind, p.codec.name)
+        return cls(p.id, p.participant_id, p.kind, p.codec.name, p.paused)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class MediaService:
             _aiortc.set_host_addresses(self.settings.ice.addresses)
         self.routers: dict[str, Router] = {}
         self._lesson_of: dict[str, str] = {}
+        self._video_view: dict[str, frozenset[str]] = {}
+        """Per subscriber: the publishers whose video it receives (absent: all it may)."""
         self._on_transport_state = on_transport_state
 
     @staticmethod
@@ -179,7 +182,33 @@ class MediaService:
         if transport is None:
             raise MediaError("no_transport", "There is no offer to answer.")
         await transport.accept_answer(self.settings.ice.filter_sdp(answer_sdp))
+        self._apply_view(participant_id, transport)
         return transport.version
+
+    def set_video_view(
+        self, lesson_id: str, participant_id: str, publishers: frozenset[str] | None
+    ) -> None:
+        """Forward to this subscriber only the video of ``publishers`` (``None``: every video it
+        is subscribed to). Paused consumers cost nothing; one that comes back waits for the
+        keyframe it asks for at once. Consumers created later follow the same view."""
+        router = self._bind(lesson_id, participant_id)
+        if publishers is None:
+            self._video_view.pop(participant_id, None)
+        else:
+            self._video_view[participant_id] = publishers
+        transport = router.subscribe.get(participant_id)
+        if transport is not None:
+            self._apply_view(participant_id, transport)
+
+    def _apply_view(self, participant_id: str, transport: SubscribeTransport) -> None:
+        view = self._video_view.get(participant_id)
+        for consumer in transport.consumers.values():
+            if consumer.kind != "video":
+                continue
+            if view is None or consumer.producer.participant_id in view:
+                consumer.resume()
+            else:
+                consumer.pause()
 
     async def add_candidate(
         self, lesson_id: str, participant_id: str, direction: str, candidate: dict[str, Any] | None
@@ -209,16 +238,19 @@ class MediaService:
         """Close both of a participant's connections; return the producers that ended."""
         router = self.routers.get(lesson_id)
         self._lesson_of.pop(participant_id, None)
+        self._video_view.pop(participant_id, None)
         if router is None:
             return []
-        ended: list[ProducerInfo] = []
+        # Detach both before the first await: the same participant may resume on a new socket
+        # and negotiate new transports while these close.
         publish = router.publish.pop(participant_id, None)
+        subscribe = router.subscribe.pop(participant_id, None)
+        ended: list[ProducerInfo] = []
         if publish is not None:
             for producer in publish.producers:
                 router.producers.pop(producer.id, None)
                 ended.append(ProducerInfo.of(producer))
             await publish.close()
-        subscribe = router.subscribe.pop(participant_id, None)
         if subscribe is not None:
             await subscribe.close()
         return ended

@@ -46,6 +46,11 @@ class ErrorCode(StrEnum):
     INVALID_NAME = "invalid_name"
     LESSON_FULL = "lesson_full"
     ALREADY_JOINED = "already_joined"
+    LESSON_ENDED = "lesson_ended"
+    RESUME_FAILED = "resume_failed"
+    # acting in a lesson
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
     # media negotiation
     BAD_SDP = "bad_sdp"
     UNSUPPORTED_CODEC = "unsupported_codec"
@@ -63,6 +68,9 @@ class CloseCode(IntEnum):
     TOO_BIG = 1009
     INTERNAL = 1011
     AUTH_TIMEOUT = 4001
+    REPLACED = 4002  # the same participant resumed on a newer connection
+    LESSON_ENDED = 4003
+    SLOW_CONSUMER = 4004  # the client did not read its events
 
 
 #: Default human message per code: what a teacher or student should understand and do.
@@ -89,6 +97,12 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ),
     ErrorCode.LESSON_FULL: "This lesson is full.",
     ErrorCode.ALREADY_JOINED: "You have already joined the lesson on this connection.",
+    ErrorCode.LESSON_ENDED: "The lesson has ended.",
+    ErrorCode.RESUME_FAILED: (
+        "The connection was away too long to carry on where it left off. Join the lesson again."
+    ),
+    ErrorCode.FORBIDDEN: "Only the teacher can do that.",
+    ErrorCode.NOT_FOUND: "There is no such track of yours in this lesson.",
     ErrorCode.BAD_SDP: (
         "The browser described its camera and microphone in a way the server cannot use. "
         "Reload the page, or try another browser."

@@ -7,9 +7,13 @@ In-process state only: which participants are connected and their sockets. Durab
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import secrets
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from classroom.lessons import Lesson
 
@@ -43,13 +47,80 @@ class LiveLesson:
                 session.push(text)
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResumeTicket:
+    lesson_id: str
+    participant_id: str
+
+
 class Hub:
-    """Every live lesson on this node, and the unauthenticated sockets per client address."""
+    """Every live lesson on this node, the unauthenticated sockets per client address, the
+    resume tokens of its participants and the grace timers of those whose socket dropped."""
 
     def __init__(self) -> None:
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
         self.lock = asyncio.Lock()
+        self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
+        self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
+        self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
+
+    # -- resume tokens: one live token per participant, each usable once ------------------
+
+    def issue_resume_token(self, lesson_id: str, participant_id: str) -> str:
+        """A new resume token for the participant; the previous one stops working."""
+        self.revoke_resume(participant_id)
+        token = secrets.token_urlsafe(32)
+        digest = _digest(token)
+        self._resume[digest] = ResumeTicket(lesson_id, participant_id)
+        self._resume_of[participant_id] = digest
+        return token
+
+    def take_resume(self, token: str) -> ResumeTicket | None:
+        """Use a resume token up: the ticket it stood for, or ``None`` if it is not live."""
+        ticket = self._resume.pop(_digest(token), None)
+        if ticket is not None:
+            self._resume_of.pop(ticket.participant_id, None)
+        return ticket
+
+    def revoke_resume(self, participant_id: str) -> None:
+        digest = self._resume_of.pop(participant_id, None)
+        if digest is not None:
+            self._resume.pop(digest, None)
+
+    # -- grace periods of dropped participants ---------------------------------------------
+
+    def start_grace(
+        self, participant_id: str, seconds: float, expire: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run ``expire`` after ``seconds`` unless the participant resumes first."""
+        self.cancel_grace(participant_id)
+
+        async def wait_then_expire() -> None:
+            await asyncio.sleep(seconds)
+            self._grace.pop(participant_id, None)
+            await expire()
+
+        self._grace[participant_id] = asyncio.ensure_future(wait_then_expire())
+
+    def cancel_grace(self, participant_id: str) -> None:
+        task = self._grace.pop(participant_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def close(self) -> None:
+        """Stop every grace timer (the server is stopping)."""
+        tasks = list(self._grace.values())
+        self._grace.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def live(self, lesson: Lesson) -> LiveLesson:
         live = self.lessons.get(lesson.id)

@@ -54,10 +54,15 @@ class Limits:
     max_password_chars: int = 256
     #: Teacher token (``bad_token`` is the handler's answer to a wrong one; this bounds its size).
     max_token_chars: int = 512
+    #: A participant, producer or consumer id sent back by the client (ours are 11–14 chars).
+    max_object_id_chars: int = 64
+    #: Participant ids in one ``view`` request.
+    max_view_ids: int = 100
 
     # -- media negotiation (SECURITY.md 11, 17) ---------------------------------------------
-    #: SDP offer or answer, in UTF-8 bytes (``bad_sdp`` beyond).
-    max_sdp_bytes: int = 60 * 1024  # a teacher's subscribe answer for 40 students (~80 m-lines) is ~48 KB
+    #: SDP offer or answer, in UTF-8 bytes (``bad_sdp`` beyond). A teacher's subscribe answer
+    #: for 40 students with cameras (~80 m-lines) is ~48 KB.
+    max_sdp_bytes: int = 60 * 1024
     #: m-lines in one publish offer (``too_many_tracks`` beyond).
     m_lines_per_publish: int = 4
     #: Trickled ICE candidates per peer connection (``too_many_candidates`` beyond); also the
@@ -75,6 +80,9 @@ class Limits:
     #: Frames queued toward one socket; a client that stops reading is closed (4004) rather
     #: than let the server's memory grow.
     outbound_messages: int = 256
+    #: Seconds a participant whose socket dropped stays in the lesson as "reconnecting", able
+    #: to resume with its resume token (a phone moving from Wi-Fi to mobile data).
+    resume_grace: float = 60.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -44,15 +44,18 @@ __all__ = [
     "MAX_REQUEST_ID",
     "REQUEST_TYPES",
     "Answer",
+    "EndLesson",
     "Ice",
     "IceCandidate",
     "Join",
     "Leave",
+    "Pause",
     "Ping",
     "Publish",
     "Request",
     "RequestId",
     "Subscribe",
+    "View",
     "error",
     "error_for",
     "event",
@@ -73,11 +76,12 @@ PeerConnection = Literal["publish", "subscribe"]
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """``join``: a teacher with ``token``, or a student with ``code``, ``password``, ``name``.
+    """``join``: a teacher with ``token``, a student with ``code``, ``password``, ``name``, or
+    a participant whose connection dropped with ``resume``.
 
-    Exactly one of the two forms: ``token`` is set and ``code``/``password`` are ``None``, or
-    ``token`` is ``None`` and the other three are set. ``name`` is already normalised
-    (``normalise_name``); a teacher may send one too.
+    Exactly one of the three forms: ``token`` alone, ``resume`` alone, or ``code``,
+    ``password`` and ``name``. ``name`` is already normalised (``normalise_name``); a teacher
+    may send one too.
     """
 
     id: RequestId
@@ -85,6 +89,7 @@ class Join:
     code: str | None = None
     password: str | None = None
     name: str | None = None
+    resume: str | None = None
 
     @property
     def is_teacher(self) -> bool:
@@ -93,7 +98,8 @@ class Join:
     def __repr__(self) -> str:  # never put a password or a token in a log line
         return (
             f"Join(id={self.id!r}, token={'***' if self.token else None}, code={self.code!r}, "
-            f"password={'***' if self.password is not None else None}, name={self.name!r})"
+            f"password={'***' if self.password is not None else None}, name={self.name!r}, "
+            f"resume={'***' if self.resume else None})"
         )
 
 
@@ -165,7 +171,31 @@ class Ping:
     id: RequestId
 
 
-Request = Join | Publish | Subscribe | Answer | Ice | Leave | Ping
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """``pause``: stop (``paused``) or restart forwarding one of the sender's own tracks."""
+
+    id: RequestId
+    producer: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """``view``: forward only these participants' video to the sender (``None``: all)."""
+
+    id: RequestId
+    video: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndLesson:
+    """``end_lesson``: the teacher ends the lesson for everyone."""
+
+    id: RequestId
+
+
+Request = Join | Publish | Subscribe | Answer | Ice | Leave | Ping | Pause | View | EndLesson
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -213,6 +243,34 @@ def _integer(low: int, high: int) -> Check:
         return value
 
     return check
+
+
+def _boolean(key: str, value: Any, limits: Limits) -> bool:
+    if not isinstance(value, bool):
+        raise _malformed(f"'{key}' must be true or false")
+    return value
+
+
+_OBJECT_ID = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _object_id(key: str, value: Any, limits: Limits) -> str:
+    """An id the server handed out (``p_…``, ``pr_…``): URL-safe characters, bounded."""
+    if not isinstance(value, str):
+        raise _malformed(f"'{key}' must be a string")
+    if not 0 < len(value) <= limits.max_object_id_chars or not _OBJECT_ID.fullmatch(value):
+        raise _malformed(f"'{key}' is not an id")
+    return value
+
+
+def _id_list(key: str, value: Any, limits: Limits) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _malformed(f"'{key}' must be a list of ids or null")
+    if len(value) > limits.max_view_ids:
+        raise _malformed(f"'{key}' lists more than {limits.max_view_ids} ids")
+    return tuple(dict.fromkeys(_object_id(key, item, limits) for item in value))
 
 
 def _choice(*options: str) -> Check:
@@ -314,10 +372,12 @@ class _Schema:
 
 
 def _join_forms(values: dict[str, Any]) -> None:
-    if values.get("token") is not None:
-        if values.get("code") is not None or values.get("password") is not None:
-            raise _malformed("send either 'token', or 'code', 'password' and 'name'")
-        return
+    for single in ("token", "resume"):
+        if values.get(single) is not None:
+            others = ("token", "resume", "code", "password")
+            if any(values.get(k) is not None for k in others if k != single):
+                raise _malformed("send either 'token', 'resume', or 'code', 'password' and 'name'")
+            return
     for key in ("code", "password", "name"):
         if values.get(key) is None:
             raise _malformed(f"missing '{key}' (or send a 'token')")
@@ -335,9 +395,13 @@ _SCHEMAS: dict[str, _Schema] = {
             _Field("code", _text(_limit("max_code_chars"), min_chars=1), required=False),
             _Field("password", _text(_limit("max_password_chars")), required=False),
             _Field("name", _name, required=False),
+            _Field("resume", _text(_limit("max_token_chars"), min_chars=1), required=False),
         ),
         finish=_join_forms,
     ),
+    "pause": _Schema(Pause, (_Field("producer", _object_id), _Field("paused", _boolean))),
+    "view": _Schema(View, (_Field("video", _id_list, nullable=True),)),
+    "end_lesson": _Schema(EndLesson),
     "publish": _Schema(Publish, (_Field("sdp", _text(min_chars=1)),)),
     "subscribe": _Schema(Subscribe),
     "answer": _Schema(

@@ -13,6 +13,10 @@ Rules enforced here, for every socket, whatever the client is:
   too many malformed frames close it too — the lesson and its other participants go on;
 * a participant receives only what the lesson lets its role receive, and only of its own lesson
   (the media service binds the participant to one lesson's router).
+
+A socket that drops without ``leave`` does not end the participant: it stays in the lesson as
+"reconnecting" for ``Limits.resume_grace`` seconds (its media closed), and a new socket that
+joins with the participant's resume token carries on as the same participant.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ CLOSE_REPLACED = 4002
 CLOSE_LESSON_ENDED = 4003
 CLOSE_SLOW_CONSUMER = 4004
 
+#: Shutdown reasons after which the participant may come back with its resume token.
+RESUMABLE = frozenset({"disconnected"})
+
 
 class Session:
     def __init__(
@@ -72,6 +79,7 @@ class Session:
         self.admission: Admission | None = None
         self.live: LiveLesson | None = None
         self.subscribed = False
+        self.presence = "connected"  # or "reconnecting": the socket dropped, grace running
         self._offer_version: int | None = None  # the subscribe offer awaiting its answer
         self._resync = False
         self._media_lock = asyncio.Lock()
@@ -194,6 +202,13 @@ class Session:
             return await self._ice(request)
         if isinstance(request, messages.Ping):
             return {"time": time.time()}
+        if isinstance(request, messages.Pause):
+            return self._pause(request)
+        if isinstance(request, messages.View):
+            return self._view(request)
+        if isinstance(request, messages.EndLesson):
+            await self._end_lesson(request)
+            return None
         if isinstance(request, messages.Leave):
             self.push(messages.ok(request.id, {}))
             await self.shutdown(CLOSE_NORMAL, "left")
@@ -205,6 +220,8 @@ class Session:
     async def _join(self, request: messages.Join) -> dict[str, Any]:
         if self.state != "connected":
             raise SignalingError("already_joined", "This connection has already joined.")
+        if request.resume is not None:
+            return await self._resume(request.resume)
         if request.token:
             admission = await self.lessons.admit_teacher(request.token)
         else:
@@ -225,24 +242,63 @@ class Session:
         self.participant_id = "p_" + secrets.token_urlsafe(9)
         self.state = "admitted"
         self._uncount()
-        others = [s.describe() for s in live.sessions.values()]
         live.sessions[self.participant_id] = self
         live.broadcast(
             messages.event("participant_joined", self.describe()), exclude=self.participant_id
         )
+        return self._welcome(resumed=False)
+
+    async def _resume(self, token: str) -> dict[str, Any]:
+        """Carry on as the participant the resume token was issued to (same id and role)."""
+        ticket = self.hub.take_resume(token)
+        live = self.hub.lessons.get(ticket.lesson_id) if ticket else None
+        old = live.sessions.get(ticket.participant_id) if live and ticket else None
+        if ticket is None or live is None or old is None:
+            raise SignalingError("resume_failed")
+        lesson = await self.lessons.get_lesson(ticket.lesson_id)
+        if lesson is None or lesson.ended:
+            raise SignalingError("lesson_ended")
+        if self.state != "connected" or live.sessions.get(ticket.participant_id) is not old:
+            raise SignalingError("resume_failed")  # this socket closed, or another resume won
+        pid = ticket.participant_id
+        self.admission = old.admission
+        self.live = live
+        self.participant_id = pid
+        self.state = "admitted"
+        self._uncount()
+        live.sessions[pid] = self
+        self.hub.cancel_grace(pid)
+        if old.state != "closed":
+            # The old socket is still open (a half-open TCP connection after a network
+            # change, or a second tab): the newer connection wins.
+            old.push(messages.event("session_replaced", {}))
+            await old.shutdown(CLOSE_REPLACED, "replaced")
+        live.broadcast(messages.event("participant_updated", self.describe()), exclude=pid)
+        return self._welcome(resumed=True)
+
+    def _welcome(self, *, resumed: bool) -> dict[str, Any]:
+        """The ``join`` response: who you are, who is here, what you can receive."""
+        assert self.live is not None and self.participant_id is not None
+        lesson = self.live.lesson
         return {
             "participant": self.describe(),
-            "lesson": {
-                "id": admission.lesson.id,
-                "code": admission.lesson.code,
-                "title": admission.lesson.title,
-            },
-            "participants": others,
+            "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
+            "participants": [
+                s.describe() for pid, s in self.live.sessions.items() if pid != self.participant_id
+            ],
             "producers": [self._producer_json(p) for p in self._visible_producers()],
+            "resume_token": self.hub.issue_resume_token(lesson.id, self.participant_id),
+            "resume_grace": self.limits.resume_grace,
+            "resumed": resumed,
         }
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.participant_id, "name": self.name, "role": self.role}
+        return {
+            "id": self.participant_id,
+            "name": self.name,
+            "role": self.role,
+            "state": self.presence,
+        }
 
     def _role_of(self, participant_id: str) -> str:
         assert self.live is not None
@@ -260,7 +316,17 @@ class Session:
 
     @staticmethod
     def _producer_json(p: ProducerInfo) -> dict[str, Any]:
-        return {"id": p.id, "participant": p.participant_id, "kind": p.kind}
+        return {"id": p.id, "participant": p.participant_id, "kind": p.kind, "paused": p.paused}
+
+    def _tell_receivers(self, p: ProducerInfo, text: str) -> None:
+        """Send ``text`` to everyone in the lesson who may receive the producer ``p``."""
+        assert self.live is not None
+        publisher_role = self._role_of(p.participant_id)
+        for session in list(self.live.sessions.values()):
+            if session.participant_id != p.participant_id and self.live.may_receive(
+                session.role, publisher_role, p.kind
+            ):
+                session.push(text)
 
     async def _publish(self, request: messages.Publish) -> dict[str, Any]:
         assert self.live is not None and self.participant_id is not None
@@ -269,9 +335,7 @@ class Session:
             self.live.lesson.id, self.participant_id, request.sdp
         )
         for p in producers:
-            for session in list(self.live.sessions.values()):
-                if session is not self and self.live.may_receive(session.role, self.role, p.kind):
-                    session.push(messages.event("track_published", self._producer_json(p)))
+            self._tell_receivers(p, messages.event("track_published", self._producer_json(p)))
         self.live_resync(exclude=self.participant_id)
         return {
             "sdp": answer,
@@ -358,10 +422,50 @@ class Session:
         )
         return {"accepted": accepted}
 
+    def _pause(self, request: messages.Pause) -> dict[str, Any]:
+        assert self.live is not None and self.participant_id is not None
+        lesson_id = self.live.lesson.id
+        mine = {p.id: p for p in self.media.producers(lesson_id)}
+        producer = mine.get(request.producer)
+        if producer is None or producer.participant_id != self.participant_id:
+            raise SignalingError("not_found")
+        if producer.paused != request.paused:
+            self.media.set_producer_paused(lesson_id, producer.id, request.paused)
+            changed = next(p for p in self.media.producers(lesson_id) if p.id == producer.id)
+            self._tell_receivers(
+                changed, messages.event("track_state", self._producer_json(changed))
+            )
+        return {"id": producer.id, "paused": request.paused}
+
+    def _view(self, request: messages.View) -> dict[str, Any]:
+        assert self.live is not None and self.participant_id is not None
+        publishers = frozenset(request.video) if request.video is not None else None
+        self.media.set_video_view(self.live.lesson.id, self.participant_id, publishers)
+        return {"video": list(request.video) if request.video is not None else None}
+
+    async def _end_lesson(self, request: messages.EndLesson) -> None:
+        assert self.live is not None
+        if self.role != "teacher":
+            raise SignalingError("forbidden")
+        live = self.live
+        await self.lessons.end_lesson(live.lesson.id)
+        self.push(messages.ok(request.id, {}))
+        ended = messages.event("lesson_ended", {"reason": "ended_by_teacher"})
+        for session in list(live.sessions.values()):
+            session.push(ended)
+        for session in list(live.sessions.values()):
+            if session.state == "closed":
+                await session._depart("lesson_ended")  # reconnecting: nobody to close
+            else:
+                await session.shutdown(CLOSE_LESSON_ENDED, "lesson_ended")
+        await self.media.close_lesson(live.lesson.id)
+
     # -- leaving -------------------------------------------------------------------------
 
     async def shutdown(self, code: int = CLOSE_NORMAL, reason: str = "left") -> None:
-        """Leave the lesson (once): media closed, others told, socket closed."""
+        """Close this socket (once). The participant leaves the lesson — others told, media
+        closed — unless the socket merely dropped (it may resume within the grace period) or a
+        newer socket of the same participant replaced it."""
         if self.state == "closed":
             return
         was_admitted = self.state == "admitted"
@@ -371,18 +475,66 @@ class Session:
             if task is not asyncio.current_task():
                 task.cancel()
         if was_admitted and self.live is not None and self.participant_id is not None:
-            live = self.live
-            live.sessions.pop(self.participant_id, None)
-            ended = await self.media.close_participant(live.lesson.id, self.participant_id)
-            for p in ended:
-                live.broadcast(messages.event("track_unpublished", self._producer_json(p)))
-            live.broadcast(
-                messages.event("participant_left", {"id": self.participant_id, "reason": reason})
-            )
-            if ended:
-                for session in list(live.sessions.values()):
-                    if session.subscribed:
-                        session.schedule_resync()
-            self.hub.drop_if_empty(live.lesson.id)
+            if reason == "replaced":
+                await self._release_media()
+            elif reason in RESUMABLE and self.limits.resume_grace > 0:
+                await self._await_resume()
+            else:
+                await self._depart(reason)
         with contextlib.suppress(Exception):
             await self._close(code, reason)
+
+    def _is_current(self) -> bool:
+        """Whether this session (not a newer one) still stands for its participant."""
+        return (
+            self.live is not None
+            and self.participant_id is not None
+            and self.live.sessions.get(self.participant_id) is self
+        )
+
+    async def _release_media(self) -> None:
+        """Close the participant's peer connections; tell the others its tracks ended."""
+        assert self.live is not None and self.participant_id is not None
+        live = self.live
+        self.subscribed = False
+        self._offer_version = None
+        ended = await self.media.close_participant(live.lesson.id, self.participant_id)
+        for p in ended:
+            live.broadcast(messages.event("track_unpublished", self._producer_json(p)))
+        if ended:
+            for session in list(live.sessions.values()):
+                if session.subscribed:
+                    session.schedule_resync()
+
+    async def _await_resume(self) -> None:
+        """The socket dropped: keep the participant as "reconnecting" for the grace period."""
+        assert self.live is not None and self.participant_id is not None
+        if not self._is_current():
+            return
+        self.presence = "reconnecting"
+        self.live.broadcast(
+            messages.event("participant_updated", self.describe()), exclude=self.participant_id
+        )
+        await self._release_media()
+        if self._is_current():  # no resume arrived while the media closed
+
+            async def expire() -> None:
+                if self._is_current():
+                    await self._depart("connection_lost")
+
+            self.hub.start_grace(self.participant_id, self.limits.resume_grace, expire)
+
+    async def _depart(self, reason: str) -> None:
+        """The participant leaves the lesson for good."""
+        assert self.live is not None and self.participant_id is not None
+        live = self.live
+        if not self._is_current():
+            return
+        live.sessions.pop(self.participant_id, None)
+        self.hub.cancel_grace(self.participant_id)
+        self.hub.revoke_resume(self.participant_id)
+        await self._release_media()
+        live.broadcast(
+            messages.event("participant_left", {"id": self.participant_id, "reason": reason})
+        )
+        self.hub.drop_if_empty(live.lesson.id)

@@ -83,4 +83,3 @@ async def run_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[RunningS
 async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
     async with run_server(tmp_path) as running:
         yield running
-

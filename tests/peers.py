@@ -93,6 +93,8 @@ class Receiver:
         self.video_frames: list[VideoFrame] = []
         self.audio_frames: int = 0
         self.tracks: list[MediaStreamTrack] = []
+        self.frames_of: dict[MediaStreamTrack, int] = {}
+        self.last_frame_of: dict[MediaStreamTrack, VideoFrame] = {}
         self._tasks: list[asyncio.Task[None]] = []
         pc.on("track", self._on_track)
 
@@ -104,7 +106,9 @@ class Receiver:
         try:
             while True:
                 frame = await track.recv()
+                self.frames_of[track] = self.frames_of.get(track, 0) + 1
                 if track.kind == "video":
+                    self.last_frame_of[track] = frame
                     self.video_frames.append(frame)
                     if len(self.video_frames) > 50:
                         del self.video_frames[:25]
@@ -116,13 +120,23 @@ class Receiver:
     def mean_rgb(self) -> tuple[int, int, int] | None:
         if not self.video_frames:
             return None
-        array = self.video_frames[-1].to_ndarray(format="rgb24")
-        m = array.reshape(-1, 3).mean(axis=0)
-        return int(m[0]), int(m[1]), int(m[2])
+        return _mean_rgb(self.video_frames[-1])
+
+    def video_track_showing(self, rgb: tuple[int, int, int]) -> MediaStreamTrack | None:
+        """The received video track whose latest frame has (about) this colour."""
+        for track, frame in self.last_frame_of.items():
+            if close_to(_mean_rgb(frame), rgb):
+                return track
+        return None
 
     async def close(self) -> None:
         for t in self._tasks:
             t.cancel()
+
+
+def _mean_rgb(frame: VideoFrame) -> tuple[int, int, int]:
+    m = frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+    return int(m[0]), int(m[1]), int(m[2])
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:

@@ -71,6 +71,7 @@ async def build_services(settings: Settings) -> Services:
         for live in list(hub.lessons.values()):
             for session in list(live.sessions.values()):
                 await session.shutdown(1001, "server_stopping")
+        await hub.close()
         await media.close()
         await database.close()
         if redis is not None:
