@@ -166,6 +166,7 @@ class MediaService:
                 retransmit_rate=self.settings.retransmit_rate,
                 on_state=self._state_changed(lesson_id),
             )
+            transport.video_view = self._video_view.get(participant_id)
         sdp = await transport.offer(wanted, self._new_id("co_"))
         if sdp is None:
             return None
@@ -182,7 +183,6 @@ class MediaService:
         if transport is None:
             raise MediaError("no_transport", "There is no offer to answer.")
         await transport.accept_answer(self.settings.ice.filter_sdp(answer_sdp))
-        self._apply_view(participant_id, transport)
         return transport.version
 
     def set_video_view(
@@ -198,17 +198,7 @@ class MediaService:
             self._video_view[participant_id] = publishers
         transport = router.subscribe.get(participant_id)
         if transport is not None:
-            self._apply_view(participant_id, transport)
-
-    def _apply_view(self, participant_id: str, transport: SubscribeTransport) -> None:
-        view = self._video_view.get(participant_id)
-        for consumer in transport.consumers.values():
-            if consumer.kind != "video":
-                continue
-            if view is None or consumer.producer.participant_id in view:
-                consumer.resume()
-            else:
-                consumer.pause()
+            transport.set_video_view(publishers)
 
     async def add_candidate(
         self, lesson_id: str, participant_id: str, direction: str, candidate: dict[str, Any] | None

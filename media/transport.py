@@ -468,6 +468,8 @@ class SubscribeTransport(Transport):
     def __init__(self, *, retransmit_rate: float = 100.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.consumers: dict[str, Consumer] = {}  # by producer id
+        self.video_view: frozenset[str] | None = None
+        """The publishers whose video the subscriber wants now (``None``: all)."""
         self.by_ssrc: dict[int, Consumer] = {}
         self._pending: list[tuple[Any, Producer, str]] = []
         self._transceivers: dict[str, Any] = {}  # consumer id → transceiver
@@ -544,13 +546,13 @@ class SubscribeTransport(Transport):
                 abs_send_time=any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
                 retransmit_rate=self.retransmit_rate,
             )
-            if not self.connected:
-                consumer.paused = True  # resumed, at a keyframe, once DTLS is up
+            if not self.connected or not self.wants(consumer):
+                consumer.paused = True  # resumed, at a keyframe, once DTLS is up and wanted
             self.consumers[producer.id] = consumer
             self.by_ssrc[consumer.ssrc] = consumer
             self._transceivers[consumer.id] = transceiver
             producer.add_consumer(consumer)
-            if self.connected:
+            if not consumer.paused:
                 producer.request_keyframe(now)
             created.append(consumer)
         self._pending = []
@@ -558,7 +560,22 @@ class SubscribeTransport(Transport):
 
     def _on_connected(self) -> None:
         for consumer in self.consumers.values():
-            consumer.resume()
+            if self.wants(consumer):
+                consumer.resume()
+
+    def wants(self, consumer: Consumer) -> bool:
+        """Whether the subscriber's view lets this consumer forward (audio always does)."""
+        view = self.video_view
+        return consumer.kind != "video" or view is None or consumer.producer.participant_id in view
+
+    def set_video_view(self, view: frozenset[str] | None) -> None:
+        """Forward only the video of these publishers (``None``: all); see ``wants``."""
+        self.video_view = view
+        for consumer in self.consumers.values():
+            if not self.wants(consumer):
+                consumer.pause()
+            elif self.connected:
+                consumer.resume()
 
     def forget_consumer(self, consumer: Consumer) -> None:
         if self.consumers.get(consumer.producer.id) is consumer:

@@ -36,6 +36,7 @@ class Client:
         self.subscribe_pc: Any = None
         self.receiver: Receiver | None = None
         self.joined: dict[str, Any] = {}
+        self.published: list[dict[str, Any]] = []
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self._answer_tasks: set[asyncio.Task[Any]] = set()
@@ -111,6 +112,7 @@ class Client:
         await pc.setLocalDescription(await pc.createOffer())
         data = await self.request("publish", sdp=pc.localDescription.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "answer"))
+        self.published.extend(data["producers"])
         return data
 
     async def subscribe(self) -> dict[str, Any]:

@@ -458,3 +458,49 @@ def test_round_trip_of_an_error_for_a_refused_frame() -> None:
     exc = refused(frame(type="nope", id="req-1"))
     response = json.loads(error_for(exc))
     assert (response["id"], response["code"]) == ("req-1", "unknown_type")
+
+
+# --- resume, pause, view, end_lesson -----------------------------------------------------
+
+
+def test_join_with_a_resume_token_alone() -> None:
+    request = parse_request(frame(type="join", id=1, resume="abc"))
+    assert isinstance(request, Join) and request.resume == "abc" and request.token is None
+    assert "abc" not in repr(request)
+    for extra in ({"token": "t"}, {"code": "123456789"}, {"password": "x"}):
+        assert refused(frame(type="join", id=1, resume="abc", **extra)).code == "malformed"
+    assert refused(frame(type="join", id=1, resume="")).code == "malformed"
+    assert refused(frame(type="join", id=1, resume="x" * 513)).code == "malformed"
+
+
+def test_pause_needs_an_id_and_a_boolean() -> None:
+    request = parse_request(frame(type="pause", id=2, producer="pr_abc-DEF_1", paused=True))
+    assert request == messages.Pause(id=2, producer="pr_abc-DEF_1", paused=True)
+    for bad in (
+        {"producer": "pr_1", "paused": 1},
+        {"producer": "pr_1", "paused": "true"},
+        {"producer": "pr_1"},
+        {"producer": "", "paused": True},
+        {"producer": "pr 1", "paused": True},
+        {"producer": "p" * 65, "paused": True},
+        {"producer": ["pr_1"], "paused": True},
+    ):
+        assert refused(frame(type="pause", id=2, **bad)).code == "malformed", bad
+
+
+def test_view_takes_a_bounded_list_of_ids_or_null() -> None:
+    request = parse_request(frame(type="view", id=3, video=["p_a", "p_b", "p_a"]))
+    assert request == messages.View(id=3, video=("p_a", "p_b"))
+    assert parse_request(frame(type="view", id=3, video=None)) == messages.View(id=3, video=None)
+    assert parse_request(frame(type="view", id=3, video=[])) == messages.View(id=3, video=())
+    limits = Limits(max_view_ids=3)
+    assert refused(frame(type="view", id=3, video=["a", "b", "c", "d"]), limits).code == (
+        "malformed"
+    )
+    for bad in ("p_a", [1], [None], [""], {"p_a": 1}):
+        assert refused(frame(type="view", id=3, video=bad)).code == "malformed", bad
+    assert refused(frame(type="view", id=3)).code == "malformed"
+
+
+def test_end_lesson_has_no_fields() -> None:
+    assert parse_request(frame(type="end_lesson", id=4)) == messages.EndLesson(id=4)
