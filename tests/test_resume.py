@@ -125,12 +125,11 @@ async def test_a_resume_while_the_old_socket_is_open_replaces_it(server: Running
         assert newer.joined["participant"]["id"] == student.joined["participant"]["id"]
         await newer.subscribe()
         assert await wait_for(lambda: close_to(newer.receiver.mean_rgb(), RED), timeout=15)
-        # Still one participant, connected.
-        students = [
-            p for p in teacher.joined["participants"] + [newer.joined["participant"]]
-            if p["role"] == "student"
-        ]
-        assert len({p["id"] for p in students}) == 1
+        # Still one participant, connected: never two copies.
+        (live,) = server.app.state.services.hub.lessons.values()
+        students = [s for s in live.sessions.values() if s.role == "student"]
+        assert [s.describe()["state"] for s in students] == ["connected"]
+        assert students[0].participant_id == newer.joined["participant"]["id"]
         assert not [e for e in teacher.events if e["event"] == "participant_left"]
     finally:
         for c in (teacher, student, newer):
