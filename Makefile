@@ -28,6 +28,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy media signaling classroom web loadtests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

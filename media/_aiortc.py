@@ -120,8 +120,9 @@ def hook_datagrams(
     for protocol in connection._protocols:
         if getattr(protocol, "_lophoc_hooked", False):
             continue
-        protocol.datagram_received = wrap(protocol.datagram_received)
-        protocol._lophoc_hooked = True
+        # Instance attributes shadow the class's method: only this socket is rerouted.
+        setattr(protocol, "datagram_received", wrap(protocol.datagram_received))  # noqa: B010
+        setattr(protocol, "_lophoc_hooked", True)  # noqa: B010
         hooked += 1
     return hooked
 

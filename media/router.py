@@ -76,6 +76,19 @@ class Counters:
         "retransmitted_packets",
     )
 
+    dropped_malformed: int
+    dropped_unknown_ssrc: int
+    dropped_unprotect: int
+    dropped_unvalidated: int
+    forwarded_bytes: int
+    forwarded_packets: int
+    keyframe_requests: int
+    nacks_received: int
+    received_packets: int
+    refused_destinations: int
+    retransmissions_refused: int
+    retransmitted_packets: int
+
     def __init__(self) -> None:
         for name in self.__slots__:
             setattr(self, name, 0)

@@ -419,10 +419,10 @@ def parse_rtcp(data: bytes) -> list[Feedback]:
                 ssrc, fl, lh, ll, hs, jit, lsr, dlsr = struct.unpack_from(
                     "!IBBHIIII", body, need + 24 * i
                 )
-                lost = (lh << 16) | ll
-                if lost & 0x800000:
-                    lost -= 0x1000000
-                reports.append(ReportBlock(ssrc, fl, lost, hs, jit, lsr, dlsr))
+                cumulative_lost = (lh << 16) | ll
+                if cumulative_lost & 0x800000:
+                    cumulative_lost -= 0x1000000
+                reports.append(ReportBlock(ssrc, fl, cumulative_lost, hs, jit, lsr, dlsr))
             out.append(
                 Feedback(
                     "sr" if pt == RTCP_SR else "rr",
