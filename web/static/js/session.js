@@ -1,0 +1,324 @@
+/**
+ * One participant in one lesson: the signaling client, the roster of the others, the peer
+ * connections and the local camera and microphone, kept together across resumes.
+ *
+ * Each (re)join rebuilds the media from scratch, as protocol.md asks: the old peer connections
+ * are closed, the same local tracks are published on a new publish connection and a new
+ * subscribe connection receives the others. The page draws; this module never touches the DOM.
+ *
+ * Events: `state` (detail.state), `session` (detail: {data, resumed}), `remote` (received
+ * streams changed: read `remote(id)`), `quality` (detail.level), `closed` (detail: {reason,
+ * code}), `error` (detail.code: a refused media request worth telling the participant),
+ * `muted` (detail: {kind, reason}: the server turned one of our tracks off — `muted` by the
+ * teacher, `not_allowed` by the lesson's permissions — and the button now shows it off),
+ * `unmute_requested` (the teacher asks us to turn the microphone on).
+ * The roster dispatches its own `change`.
+ */
+
+import { BITRATES, MediaSession } from "./media.js";
+import { Roster } from "./roster.js";
+import { SignalingClient, resumeKey, signalingUrl } from "./signaling.js";
+import { monitorQuality } from "./quality.js";
+
+/** Errors of optional requests that an older server may not know: not worth a message. */
+const QUIET_ERRORS = new Set(["connection_lost", "unknown_type", "timeout"]);
+
+/**
+ * @typedef {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null,
+ *            stream: MediaStream, audioOnly: MediaStream | null}} RemoteMedia
+ */
+
+/** One participant's lesson: signaling, roster, peer connections and local media together. */
+export class LessonSession extends EventTarget {
+  /** @type {MediaSession | null} */
+  media = null;
+  /** @type {string | null} */
+  participantId = null;
+  /** @type {{id: string, code: string, title: string} | null} */
+  lesson = null;
+  /** @type {Map<string, RemoteMedia>} */
+  #remote = new Map();
+  #stopQuality = null;
+  #quality = "unknown";
+
+  /**
+   * @param {object} options
+   * @param {string} options.code the lesson code
+   * @param {"teacher" | "student"} options.role the page's role
+   * @param {import("./devices.js").LocalMedia} options.local own camera and microphone
+   * @param {(() => object) | null} [options.fallbackJoin] join fields when a resume is refused
+   */
+  constructor({ code, role, local, fallbackJoin = null }) {
+    super();
+    this.code = code;
+    this.role = role;
+    this.local = local;
+    this.roster = new Roster();
+    this.signaling = new SignalingClient({
+      url: signalingUrl(),
+      storageKey: resumeKey(role, code),
+      fallbackJoin,
+    });
+    this.signaling.addEventListener("state", (event) => this.#onState(event.detail.state));
+    this.signaling.addEventListener("session", (event) =>
+      this.#onSession(event.detail.data, event.detail.resumed),
+    );
+    this.signaling.addEventListener("event", (event) =>
+      this.#onEvent(event.detail.event, event.detail.data),
+    );
+    this.signaling.addEventListener("closed", (event) => this.#onClosed(event.detail));
+  }
+
+  /** @returns {string} idle | connecting | connected | reconnecting | closed */
+  get state() {
+    return this.signaling.state;
+  }
+
+  /** @returns {string} good | fair | poor | unknown */
+  get quality() {
+    return this.#quality;
+  }
+
+  /**
+   * Join the lesson (see `SignalingClient.join`).
+   * @param {object} fields
+   * @returns {Promise<object>} the join response data
+   */
+  join(fields) {
+    return this.signaling.join(fields);
+  }
+
+  /** @returns {boolean} whether a stored resume token is being tried (a page reload) */
+  resumeStored() {
+    return this.signaling.resumeStored();
+  }
+
+  /** @returns {{publish: RTCPeerConnection | null, subscribe: RTCPeerConnection | null}} */
+  pcs() {
+    return this.media ? this.media.pcs : { publish: null, subscribe: null };
+  }
+
+  /**
+   * What is received of one participant.
+   * @param {string} participantId
+   * @returns {RemoteMedia | undefined}
+   */
+  remote(participantId) {
+    return this.#remote.get(participantId);
+  }
+
+  /**
+   * Publish the local tracks that are not published yet (after a join, or after the camera or
+   * microphone became available), and re-send the pause state of tracks that are off.
+   * @returns {Promise<void>}
+   */
+  async publishLocal() {
+    const media = this.media;
+    if (!media || this.signaling.state !== "connected" || !this.local.hasTracks) return;
+    try {
+      await media.publish(this.local.stream);
+    } catch (error) {
+      if (media === this.media) this.#error(error?.code);
+      return;
+    }
+    for (const kind of /** @type {const} */ (["audio", "video"])) {
+      if (media !== this.media) return;
+      if (media.pausedByServer(kind) && this.local.stateOf(kind) === "on") {
+        this.#followServer(kind, "not_allowed");
+      } else if (this.local.stateOf(kind) === "off") {
+        await this.#pause(media, kind, true);
+      }
+    }
+  }
+
+  /**
+   * Turn one's own microphone or camera on or off: `track.enabled`, and `pause` so the server
+   * stops forwarding it (and tells the others).
+   * @param {"audio" | "video"} kind
+   * @param {boolean} on
+   * @returns {Promise<boolean>} false when there is no such track
+   */
+  async setTrackEnabled(kind, on) {
+    if (!this.local.setEnabled(kind, on)) return false;
+    if (!this.media) return true;
+    const refused = await this.#pause(this.media, kind, !on);
+    if (refused === "forbidden" && on) this.#followServer(kind, "not_allowed");
+    return true;
+  }
+
+  /**
+   * Receive only these participants' video (`view`); null receives every video.
+   * @param {string[] | null} ids
+   * @returns {Promise<void>}
+   */
+  async setView(ids) {
+    try {
+      await this.signaling.request("view", { video: ids });
+    } catch (error) {
+      if (!QUIET_ERRORS.has(error?.code)) console.warn("lophoc: view refused:", error?.code);
+    }
+  }
+
+  /**
+   * End the lesson for everyone (teacher only).
+   * @returns {Promise<void>}
+   * @throws {import("./signaling.js").SignalingError} e.g. `forbidden`
+   */
+  async endLesson() {
+    await this.signaling.request("end_lesson", {}, 10_000);
+  }
+
+  /** Leave the lesson. */
+  async leave() {
+    await this.signaling.leave();
+  }
+
+  // -- internals -------------------------------------------------------------------------
+
+  #onState(state) {
+    this.dispatchEvent(new CustomEvent("state", { detail: { state } }));
+    if (state !== "connected") {
+      // The old peer connections are going away: their statistics say nothing any more.
+      this.#stopQuality?.();
+      this.#stopQuality = null;
+      this.#setQuality("unknown");
+    } else if (!this.#stopQuality) {
+      this.#stopQuality = monitorQuality(
+        () => {
+          const { publish, subscribe } = this.pcs();
+          return [publish, subscribe];
+        },
+        (level) => this.#setQuality(level),
+      );
+    }
+  }
+
+  #setQuality(level) {
+    if (this.#quality === level) return;
+    this.#quality = level;
+    this.dispatchEvent(new CustomEvent("quality", { detail: { level } }));
+  }
+
+  #onSession(data, resumed) {
+    this.participantId = data.participant?.id ?? null;
+    this.lesson = data.lesson ?? this.lesson;
+    this.media?.close();
+    const media = new MediaSession({
+      request: (type, fields) => this.signaling.request(type, fields),
+      bitrates: BITRATES[this.role],
+    });
+    this.media = media;
+    media.addEventListener("tracks", () => this.#onTracks(media));
+    media.addEventListener("problem", (event) => {
+      const { pc, state } = event.detail;
+      if (media === this.media) this.signaling.reconnect(`${pc} peer connection ${state}`);
+    });
+    media.addEventListener("error", (event) => {
+      if (media === this.media) this.#error(event.detail.code);
+    });
+    this.#setRemote(new Map());
+    this.dispatchEvent(new CustomEvent("session", { detail: { data, resumed } }));
+    this.roster.reset(data); // after "session": pages redraw from the new roster once
+    media.subscribe().catch((error) => {
+      if (media === this.media) this.#error(error?.code);
+    });
+    this.publishLocal();
+  }
+
+  #onEvent(name, data) {
+    if (name === "offer") {
+      this.media?.handleOffer(data);
+      return;
+    }
+    if (name === "muted" && (data?.kind === "audio" || data?.kind === "video")) {
+      this.#followServer(data.kind, "muted");
+      return;
+    }
+    if (name === "unmute_requested") {
+      this.dispatchEvent(new Event("unmute_requested"));
+      return;
+    }
+    this.roster.apply(name, data);
+  }
+
+  /** The server stopped forwarding one of our tracks: show it off here too. */
+  #followServer(kind, reason) {
+    this.local.setEnabled(kind, false);
+    this.dispatchEvent(new CustomEvent("muted", { detail: { kind, reason } }));
+  }
+
+  #onClosed(detail) {
+    this.media?.close();
+    this.media = null;
+    this.#setRemote(new Map());
+    this.dispatchEvent(new CustomEvent("closed", { detail }));
+  }
+
+  #onTracks(media) {
+    if (media !== this.media) return;
+    const next = new Map();
+    for (const [id, { audio, video }] of media.remoteTracks()) {
+      const known = this.#remote.get(id);
+      if (known && known.audio === audio && known.video === video) {
+        next.set(id, known);
+        continue;
+      }
+      next.set(id, {
+        audio,
+        video,
+        stream: new MediaStream([audio, video].filter(Boolean)),
+        audioOnly: audio ? new MediaStream([audio]) : null,
+      });
+    }
+    this.#setRemote(next);
+  }
+
+  #setRemote(next) {
+    this.#remote = next;
+    this.dispatchEvent(new Event("remote"));
+  }
+
+  /** @returns {Promise<string | null>} the error code if the server refused */
+  async #pause(media, kind, paused) {
+    const producer = media.producerId(kind);
+    if (!producer) return null; // not published yet: publishLocal sends it afterwards
+    try {
+      await this.signaling.request("pause", { producer, paused });
+      return null;
+    } catch (error) {
+      const code = error?.code ?? "internal";
+      if (code !== "forbidden" && !QUIET_ERRORS.has(code)) this.#error(code);
+      return code;
+    }
+  }
+
+  #error(code) {
+    if (!code || QUIET_ERRORS.has(code)) return;
+    this.dispatchEvent(new CustomEvent("error", { detail: { code } }));
+  }
+}
+
+/**
+ * Install the read-only debug handle `window.lophoc` for tests and support staff.
+ * @param {() => LessonSession | null} current the page's session, if any
+ * @param {{role: string, lessonCode: () => string | null}} page what the page knows without one
+ */
+export function exposeDebugHandle(current, page) {
+  const handle = {};
+  const get = (read) => ({ enumerable: true, get: read });
+  Object.defineProperties(handle, {
+    state: get(() => current()?.state ?? "idle"),
+    participantId: get(() => current()?.participantId ?? null),
+    role: get(() => current()?.role ?? page.role),
+    lessonCode: get(() => current()?.lesson?.code ?? current()?.code ?? page.lessonCode()),
+    participants: get(() => current()?.roster.snapshot() ?? new Map()),
+    quality: get(() => current()?.quality ?? "unknown"),
+    pcs: {
+      enumerable: true,
+      value: () => ({ ...(current()?.pcs() ?? { publish: null, subscribe: null }) }),
+    },
+    socket: { enumerable: true, value: () => current()?.signaling.socket ?? null },
+  });
+  Object.freeze(handle);
+  Object.defineProperty(window, "lophoc", { value: handle, enumerable: true });
+}
