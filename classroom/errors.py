@@ -18,6 +18,26 @@ INVALID_NAME: Final = "invalid_name"
 INVALID_TITLE: Final = "invalid_title"
 WEAK_PASSWORD: Final = "weak_password"
 LESSON_ENDED: Final = "lesson_ended"
+# Accounts and rosters
+BAD_LOGIN: Final = "bad_login"
+NOT_AUTHENTICATED: Final = "not_authenticated"
+FORBIDDEN: Final = "forbidden"
+NOT_FOUND: Final = "not_found"
+INVALID_USERNAME: Final = "invalid_username"
+USERNAME_TAKEN: Final = "username_taken"
+INVALID_CLASS_NAME: Final = "invalid_class_name"
+CLASS_EXISTS: Final = "class_exists"
+BAD_ROSTER: Final = "bad_roster"
+# Class lessons and personal join links
+INVALID_SCHEDULE: Final = "invalid_schedule"
+BAD_LINK: Final = "bad_link"
+LINK_EXPIRED: Final = "link_expired"
+LINK_REVOKED: Final = "link_revoked"
+WRONG_LESSON: Final = "wrong_lesson"
+# Reports
+REPORT_CLOSED: Final = "report_closed"
+INVALID_RANGE: Final = "invalid_range"
+LESSON_NOT_OVER: Final = "lesson_not_over"
 
 
 class ClassroomError(Exception):
@@ -82,3 +102,107 @@ class ClassroomError(Exception):
     @classmethod
     def lesson_ended(cls) -> ClassroomError:
         return cls(LESSON_ENDED, "The lesson has ended.")
+
+    # -- accounts and rosters ----------------------------------------------------------------
+
+    @classmethod
+    def bad_login(cls) -> ClassroomError:
+        """Unknown user, disabled user and wrong password all look like this."""
+        return cls(BAD_LOGIN, "Wrong username or password.")
+
+    @classmethod
+    def not_authenticated(cls) -> ClassroomError:
+        """No session, an unknown one, an expired one or one that was logged out."""
+        return cls(NOT_AUTHENTICATED, "Log in first: there is no valid session.")
+
+    @classmethod
+    def forbidden(cls) -> ClassroomError:
+        return cls(FORBIDDEN, "Your account may not do this.")
+
+    @classmethod
+    def not_found(cls) -> ClassroomError:
+        """Also what a teacher gets for another teacher's records, so ids cannot be probed."""
+        return cls(NOT_FOUND, "There is no such record.")
+
+    @classmethod
+    def invalid_username(cls) -> ClassroomError:
+        return cls(
+            INVALID_USERNAME,
+            "Usernames must be 3 to 32 characters: lower-case letters a-z, digits, "
+            "dots, dashes and underscores, starting with a letter.",
+        )
+
+    @classmethod
+    def username_taken(cls) -> ClassroomError:
+        return cls(USERNAME_TAKEN, "This username is already in use.")
+
+    @classmethod
+    def invalid_class_name(cls) -> ClassroomError:
+        return cls(
+            INVALID_CLASS_NAME,
+            "Class names must be 1 to 64 characters long and contain no control characters.",
+        )
+
+    @classmethod
+    def class_exists(cls) -> ClassroomError:
+        return cls(CLASS_EXISTS, "A class with this name already exists.")
+
+    @classmethod
+    def bad_roster(cls, errors: list[dict[str, Any]]) -> ClassroomError:
+        """``errors`` lists every bad line as ``{"line": int | None, "reason": code}``
+        (``line`` is None for the file as a whole). Reasons are codes, never file content."""
+        return cls(
+            BAD_ROSTER,
+            "The roster file has errors; nothing was imported.",
+            {"errors": errors},
+        )
+
+    # -- class lessons and personal join links -------------------------------------------------
+
+    @classmethod
+    def invalid_schedule(cls, max_hours: int) -> ClassroomError:
+        return cls(
+            INVALID_SCHEDULE,
+            f"A lesson needs a start and an end with a time zone, the end after the start, "
+            f"at most {max_hours} hours apart.",
+        )
+
+    @classmethod
+    def bad_link(cls) -> ClassroomError:
+        """Malformed, forged or unknown: the three are not told apart."""
+        return cls(BAD_LINK, "This join link is not valid.")
+
+    @classmethod
+    def link_expired(cls) -> ClassroomError:
+        return cls(LINK_EXPIRED, "This join link has expired.")
+
+    @classmethod
+    def link_revoked(cls) -> ClassroomError:
+        return cls(
+            LINK_REVOKED, "This join link has been cancelled. Ask your teacher for a new one."
+        )
+
+    @classmethod
+    def wrong_lesson(cls) -> ClassroomError:
+        return cls(WRONG_LESSON, "This join link belongs to another lesson.")
+
+    # -- reports ---------------------------------------------------------------------------------
+
+    @classmethod
+    def report_closed(cls) -> ClassroomError:
+        return cls(REPORT_CLOSED, "This lesson's report is already closed.")
+
+    @classmethod
+    def lesson_not_over(cls) -> ClassroomError:
+        return cls(
+            LESSON_NOT_OVER,
+            "The report can be closed once the lesson has ended or its scheduled time is over.",
+        )
+
+    @classmethod
+    def invalid_range(cls, max_days: int) -> ClassroomError:
+        return cls(
+            INVALID_RANGE,
+            f"Give dates as YYYY-MM-DD, the last not before the first, at most {max_days} "
+            "days apart.",
+        )

@@ -7,6 +7,11 @@ failed guest join is charged to a :class:`~classroom.ratelimit.FailureLimiter`, 
 unknown code, an ended lesson and a wrong password are one and the same error
 (SECURITY.md items 1–3).
 
+**Class lessons** (:meth:`LessonService.create_class_lesson`) also belong to a class and a
+teacher and have a scheduled start and end; each rostered student reaches them with a personal
+join link (``classroom.links``), checked by :meth:`LessonService.admit_with_link`. Guests who
+know the lesson password still get in by code, and are marked ``guest`` in their admission.
+
 This module is the domain: it owns the :class:`LessonStore` port and never knows which database
 sits behind it (``classroom.storage`` provides the SQL one).
 """
@@ -21,12 +26,12 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
 
 from classroom.errors import ClassroomError
 from classroom.passwords import PasswordHasher
-from classroom.ratelimit import FailureLimiter, JoinLimits, Refusal
+from classroom.ratelimit import FailureLimiter, JoinLimits, Refusal, Rule, address_bucket
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,9 @@ _CODE_PATTERN: Final = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 _UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_TOKEN_LENGTH: Final = 256
 _CODE_ATTEMPTS: Final = 20
+MAX_LESSON_LENGTH: Final = timedelta(hours=4)
+"""Longest scheduled class lesson: a morning's block of periods, not an all-day room
+(CONTEXT.md item 9 asks for lessons of bounded length)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,11 @@ class Lesson:
     title: str
     created_at: datetime
     ended_at: datetime | None
+    class_id: str | None = None
+    """Set for class lessons; ``None`` for ad-hoc lessons (code and password only)."""
+    teacher_id: str | None = None
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
 
     @property
     def ended(self) -> bool:
@@ -72,11 +85,41 @@ class CreatedLesson:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """Someone let into a lesson, with the role that decides what they may do there."""
+    """Someone let into a lesson, with the role that decides what they may do there.
+
+    The identity fields say *who* it is, for attendance: a rostered student admitted by a
+    personal link has ``roster_entry_id``, ``student_code`` and ``link_id`` (the name then
+    comes from the roster and cannot be chosen); someone admitted by lesson password is a
+    ``guest`` with the name they typed. The teacher is neither.
+    """
 
     lesson: Lesson
     role: Role
     name: str
+    roster_entry_id: str | None = None
+    student_code: str | None = None
+    guest: bool = False
+    link_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHolder:
+    """What a verified personal join link says about its holder (see ``classroom.links``)."""
+
+    link_id: str
+    lesson_id: str
+    roster_entry_id: str
+    student_code: str
+    full_name: str
+
+
+class LinkVerifier(Protocol):
+    """Checks a personal join link; implemented by :class:`classroom.links.LinkService`."""
+
+    async def verify(self, token: object, *, lesson_id: str | None = None) -> LinkHolder:
+        """The holder, or ``ClassroomError`` ``bad_link`` / ``wrong_lesson`` /
+        ``link_revoked`` / ``link_expired``. Writes nothing."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +156,20 @@ class LessonStore(Protocol):
         """Set ``ended_at`` unless already set; return the lesson as now stored, or None."""
         ...
 
+    async def class_lessons(
+        self,
+        class_ids: list[str],
+        starting_from: datetime | None = None,
+        starting_before: datetime | None = None,
+    ) -> list[Lesson]:
+        """Class lessons of these classes, by scheduled start, optionally within
+        ``[starting_from, starting_before)``."""
+        ...
+
+    async def set_teacher_token_hash(self, lesson_id: str, token_hash: str) -> bool:
+        """Replace the teacher token's hash; False if there is no such lesson."""
+        ...
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -133,12 +190,14 @@ class LessonService:
         hasher: PasswordHasher | None = None,
         limits: JoinLimits | None = None,
         clock: Callable[[], datetime] = _now,
+        links: LinkVerifier | None = None,
     ) -> None:
         self._store = store
         self._limiter = limiter
         self._hasher = hasher if hasher is not None else PasswordHasher()
         self._limits = limits if limits is not None else JoinLimits()
         self._clock = clock
+        self._links = links
 
     async def create_lesson(self, title: str, password: str) -> CreatedLesson:
         """Create a lesson with a fresh join code; the teacher token is returned only here.
@@ -147,6 +206,52 @@ class LessonService:
         """
         clean_title = normalise_title(title)
         password_hash = await self._hasher.hash(password)
+        return await self._add_lesson(clean_title, password_hash)
+
+    async def create_class_lesson(
+        self,
+        title: str,
+        *,
+        class_id: str,
+        teacher_id: str,
+        scheduled_start: datetime,
+        scheduled_end: datetime,
+        password: str | None = None,
+    ) -> CreatedLesson:
+        """Create a lesson of a class, taught by ``teacher_id``, at a scheduled time.
+
+        The caller has checked that the class exists and that the teacher teaches it (that is
+        ``classroom.accounts``' business, not this module's). Without ``password`` no guest
+        can join: the stored hash is of a random secret nobody knows. Personal links for the
+        roster are issued by ``classroom.links.LinkService.ensure_links``.
+
+        Raises ``invalid_title``, ``invalid_schedule`` or ``weak_password``.
+        """
+        clean_title = normalise_title(title)
+        start, end = _checked_schedule(scheduled_start, scheduled_end)
+        if not _looks_like_id(class_id) or not _looks_like_id(teacher_id):
+            raise ValueError("class and teacher ids are UUIDs issued by classroom.accounts")
+        secret = password if password is not None else secrets.token_urlsafe(32)
+        password_hash = await self._hasher.hash(secret)
+        return await self._add_lesson(
+            clean_title,
+            password_hash,
+            class_id=class_id,
+            teacher_id=teacher_id,
+            scheduled_start=start,
+            scheduled_end=end,
+        )
+
+    async def _add_lesson(
+        self,
+        clean_title: str,
+        password_hash: str,
+        *,
+        class_id: str | None = None,
+        teacher_id: str | None = None,
+        scheduled_start: datetime | None = None,
+        scheduled_end: datetime | None = None,
+    ) -> CreatedLesson:
         teacher_token = secrets.token_urlsafe(32)
         created_at = self._clock()
         for _ in range(_CODE_ATTEMPTS):
@@ -156,6 +261,10 @@ class LessonService:
                 title=clean_title,
                 created_at=created_at,
                 ended_at=None,
+                class_id=class_id,
+                teacher_id=teacher_id,
+                scheduled_start=scheduled_start,
+                scheduled_end=scheduled_end,
             )
             try:
                 await self._store.add(
@@ -195,7 +304,57 @@ class LessonService:
             raise ClassroomError.bad_password()
         await self._limiter.refund(outcome)
         log.info("guest admitted to lesson %s", record.lesson.id)
-        return Admission(record.lesson, "student", display_name)
+        return Admission(record.lesson, "student", display_name, guest=True)
+
+    async def admit_with_link(
+        self, token: object, client_address: str, *, code: str | None = None
+    ) -> Admission:
+        """Let a rostered student in by their personal join link.
+
+        ``code`` is the lesson code of the page the link was opened on (``/l/<code>``); when
+        given, a link for any other lesson is refused with ``wrong_lesson``. The display name
+        is the roster's, never the client's.
+
+        Charged to the limiter like a password attempt (charge first, refund on success), on
+        a counter of its own per client address: a link carries 128 random bits and cannot be
+        guessed, so the limit is there to bound the work one address can cause, and it must
+        not eat into the guest-password budget of the lesson. Refusals: ``rate_limited``,
+        ``bad_link``, ``wrong_lesson``, ``link_revoked``, ``link_expired``, ``lesson_ended``.
+        Nothing is written on any refusal.
+        """
+        outcome = await self._limiter.charge(self.link_rules(client_address))
+        if isinstance(outcome, Refusal):
+            log.info("link join refused: rate limited (retry after %ss)", outcome.retry_after)
+            raise ClassroomError.rate_limited(outcome.retry_after)
+        if self._links is None:
+            raise ClassroomError.bad_link()
+        expected: str | None = None
+        if code is not None:
+            lesson_code = _normalise_code(code)
+            page = await self._store.by_code(lesson_code) if lesson_code is not None else None
+            # A page for no lesson at all still names *a* lesson, and it is not this link's.
+            expected = page.lesson.id if page is not None else "no-such-lesson"
+        holder = await self._links.verify(token, lesson_id=expected)
+        record = await self._store.by_id(holder.lesson_id)
+        if record is None:
+            raise ClassroomError.bad_link()
+        if record.lesson.ended:
+            raise ClassroomError.lesson_ended()
+        await self._limiter.refund(outcome)
+        log.info("student admitted to lesson %s by link %s", record.lesson.id, holder.link_id)
+        return Admission(
+            record.lesson,
+            "student",
+            holder.full_name,
+            roster_entry_id=holder.roster_entry_id,
+            student_code=holder.student_code,
+            link_id=holder.link_id,
+        )
+
+    def link_rules(self, client_address: str) -> tuple[Rule, ...]:
+        """The one counter a link join is charged to: per client address, with the same limit
+        as guest joins per address, under a key of its own."""
+        return (Rule(f"link:{address_bucket(client_address)}", self._limits.per_address),)
 
     async def admit_teacher(self, token: str) -> Admission:
         """Let the teacher in by token; ``bad_token`` if unknown or the lesson has ended.
@@ -227,6 +386,30 @@ class LessonService:
             return None
         record = await self._store.by_id(lesson_id)
         return record.lesson if record is not None else None
+
+    async def class_lessons(
+        self,
+        class_ids: list[str],
+        starting_from: datetime | None = None,
+        starting_before: datetime | None = None,
+    ) -> list[Lesson]:
+        """Lessons of these classes by scheduled start, optionally in a half-open range."""
+        wanted = [class_id for class_id in class_ids if _looks_like_id(class_id)]
+        if not wanted:
+            return []
+        return await self._store.class_lessons(wanted, starting_from, starting_before)
+
+    async def new_teacher_token(self, lesson_id: str) -> str | None:
+        """Replace a lesson's teacher token and return the new one (the old one stops
+        working). Lets a logged-in teacher reach a class lesson from another device, since
+        only the token's hash is stored. None if there is no such lesson."""
+        if not _looks_like_id(lesson_id):
+            return None
+        token = secrets.token_urlsafe(32)
+        if not await self._store.set_teacher_token_hash(lesson_id, teacher_token_hash(token)):
+            return None
+        log.info("teacher token of lesson %s replaced", lesson_id)
+        return token
 
 
 def teacher_token_hash(token: str) -> str:
@@ -269,6 +452,27 @@ def normalise_name(name: object) -> str:
     if not 0 < len(clean) <= MAX_NAME_LENGTH:
         raise ClassroomError.invalid_name()
     return clean
+
+
+def _checked_schedule(start: object, end: object) -> tuple[datetime, datetime]:
+    """Aware datetimes, end after start, at most :data:`MAX_LESSON_LENGTH` apart; stored as
+    UTC to the second (join links sign the end time in whole seconds)."""
+    max_hours = int(MAX_LESSON_LENGTH.total_seconds() // 3600)
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        raise ClassroomError.invalid_schedule(max_hours)
+    if start.tzinfo is None or end.tzinfo is None or start.utcoffset() is None:
+        raise ClassroomError.invalid_schedule(max_hours)
+    start = start.astimezone(UTC).replace(microsecond=0)
+    end = end.astimezone(UTC).replace(microsecond=0)
+    if not timedelta(0) < end - start <= MAX_LESSON_LENGTH:
+        raise ClassroomError.invalid_schedule(max_hours)
+    return start, end
+
+
+def looks_like_id(value: object) -> bool:
+    """Ids of lessons, users, classes and roster entries are UUIDs we issued; anything else is
+    never looked up (and never reaches SQL)."""
+    return _looks_like_id(value)
 
 
 def _has_forbidden(text: str, categories: tuple[str, ...]) -> bool:

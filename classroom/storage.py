@@ -1,4 +1,7 @@
-"""Durable lesson records in SQL: SQLite by default, PostgreSQL for many nodes.
+"""Durable records in SQL: SQLite by default, PostgreSQL for many nodes.
+
+The tables are in ``classroom.tables``; the stores of the records added with accounts and
+attendance are in ``classroom.sqlstores``; the lesson store is here.
 
 :func:`open_database` is the only way in: it creates the engine, makes it durable, and runs the
 Alembic migrations in ``classroom/migrations`` to head before anything else can touch the
@@ -20,88 +23,43 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    Dialect,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    event,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.types import TypeDecorator
 
 from classroom.lessons import CodeTaken, Lesson, LessonRecord
+from classroom.sqlstores import (
+    SQLITE_BEGIN_OPTION,
+    SqlAccountStore,
+    SqlAttendanceStore,
+    SqlLinkStore,
+    SqlReportStore,
+    SqlRosterStore,
+    SqlSecretStore,
+)
+from classroom.tables import UTCDateTime, lessons, metadata
+
+__all__ = [
+    "Database",
+    "SqlLessonStore",
+    "UTCDateTime",
+    "alembic_config",
+    "lessons",
+    "metadata",
+    "open_database",
+]
 
 MIGRATIONS_DIR: Final = Path(__file__).with_name("migrations")
 
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_SQLITE_BEGIN_OPTION: Final = "lophoc_sqlite_begin"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend.
-
-    SQLite has no timezone type and hands back naive datetimes; storing UTC and re-attaching
-    the zone on the way out means the domain only ever sees aware UTC values, whatever the
-    database.
-    """
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are ambiguous; pass an aware one")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = MetaData(
-    naming_convention={
-        "pk": "pk_%(table_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ix": "ix_%(table_name)s_%(column_0_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
-
-lessons = Table(
-    "lessons",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("code", String(16), nullable=False),
-    Column("title", String(200), nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("teacher_token_hash", String(64), nullable=False),
-    Column("created_at", UTCDateTime(timezone=True), nullable=False),
-    Column("ended_at", UTCDateTime(timezone=True), nullable=True),
-    UniqueConstraint("code"),
-    UniqueConstraint("teacher_token_hash"),
-)
+_SQLITE_BEGIN_OPTION: Final = SQLITE_BEGIN_OPTION
 
 
 class SqlLessonStore:
@@ -145,6 +103,34 @@ class SqlLessonStore:
             ).first()
         return _record(row).lesson if row is not None else None
 
+    async def class_lessons(
+        self,
+        class_ids: list[str],
+        starting_from: datetime | None = None,
+        starting_before: datetime | None = None,
+    ) -> list[Lesson]:
+        statement = (
+            select(lessons)
+            .where(lessons.c.class_id.in_(class_ids))
+            .order_by(lessons.c.scheduled_start, lessons.c.id)
+        )
+        if starting_from is not None:
+            statement = statement.where(lessons.c.scheduled_start >= starting_from)
+        if starting_before is not None:
+            statement = statement.where(lessons.c.scheduled_start < starting_before)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [_record(row).lesson for row in rows]
+
+    async def set_teacher_token_hash(self, lesson_id: str, token_hash: str) -> bool:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                update(lessons)
+                .where(lessons.c.id == lesson_id)
+                .values(teacher_token_hash=token_hash)
+            )
+        return bool(result.rowcount)
+
     async def _one(self, condition: Any) -> LessonRecord | None:
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(lessons).where(condition))).first()
@@ -161,6 +147,10 @@ def _values(record: LessonRecord) -> dict[str, Any]:
         "teacher_token_hash": record.teacher_token_hash,
         "created_at": lesson.created_at,
         "ended_at": lesson.ended_at,
+        "class_id": lesson.class_id,
+        "teacher_id": lesson.teacher_id,
+        "scheduled_start": lesson.scheduled_start,
+        "scheduled_end": lesson.scheduled_end,
     }
 
 
@@ -172,6 +162,10 @@ def _record(row: Row[Any]) -> LessonRecord:
             title=row.title,
             created_at=row.created_at,
             ended_at=row.ended_at,
+            class_id=row.class_id,
+            teacher_id=row.teacher_id,
+            scheduled_start=row.scheduled_start,
+            scheduled_end=row.scheduled_end,
         ),
         password_hash=row.password_hash,
         teacher_token_hash=row.teacher_token_hash,
@@ -184,6 +178,12 @@ class Database:
 
     engine: AsyncEngine
     lessons: SqlLessonStore
+    accounts: SqlAccountStore
+    rosters: SqlRosterStore
+    links: SqlLinkStore
+    attendance: SqlAttendanceStore
+    reports: SqlReportStore
+    secrets: SqlSecretStore
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -228,7 +228,16 @@ async def open_database(url: str | URL, *, schema: str | None = None) -> Databas
     except BaseException:
         await engine.dispose()
         raise
-    return Database(engine=engine, lessons=SqlLessonStore(engine))
+    return Database(
+        engine=engine,
+        lessons=SqlLessonStore(engine),
+        accounts=SqlAccountStore(engine),
+        rosters=SqlRosterStore(engine),
+        links=SqlLinkStore(engine),
+        attendance=SqlAttendanceStore(engine),
+        reports=SqlReportStore(engine),
+        secrets=SqlSecretStore(engine),
+    )
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

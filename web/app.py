@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -30,7 +30,11 @@ from media.service import MediaService, MediaSettings
 from signaling.hub import Hub
 from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
 
+from . import api
 from .config import Settings
+
+if TYPE_CHECKING:
+    from classroom.records import Records
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +49,13 @@ class Services:
     media: MediaService
     hub: Hub
     close: Any
+    records: Records | None = None
 
 
 async def build_services(settings: Settings) -> Services:
+    import os
+
+    from classroom.records import open_records
     from classroom.storage import open_database
 
     database = await open_database(settings.db_url)
@@ -63,7 +71,10 @@ async def build_services(settings: Settings) -> Services:
 
         redis = None
         limiter = MemoryFailureLimiter()
-    lessons = LessonService(database.lessons, limiter)
+    records = await open_records(
+        database, limiter, link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None
+    )
+    lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
     hub = Hub()
 
@@ -77,7 +88,7 @@ async def build_services(settings: Settings) -> Services:
         if redis is not None:
             await redis.aclose()
 
-    return Services(settings, lessons, media, hub, close)
+    return Services(settings, lessons, media, hub, close, records=records)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -281,6 +292,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Route("/api/lessons", create_lesson, methods=["POST"]),
+        *api.routes,
         WebSocketRoute("/ws", lesson_socket),
         Route("/", _page("index.html")),
         Route("/teach", _page("teach.html")),

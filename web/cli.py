@@ -2,15 +2,25 @@
 
 ``lophoc serve`` runs the server on the embedded defaults (SQLite in ``./var``, in-process state,
 HTTPS with a self-signed certificate) and prints the addresses to open.
+
+``lophoc admin …`` manages the school's records on the same database (``--db`` / ``--data-dir``
+as for ``serve``): ``create-admin``, ``create-teacher``, ``create-class``, ``assign-teacher``,
+``import-roster``, ``export-roster``, ``list-teachers``, ``list-classes``. Passwords are read
+from the terminal (or one line of standard input with ``--password-stdin``), never from the
+command line, where other users of the machine could see them in the process list.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import ipaddress
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import ifaddr
 import uvicorn
@@ -104,7 +114,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="TURN server as URL,USERNAME,CREDENTIAL (default: none)",
     )
     serve.add_argument("--log-level", default="info")
+    add_admin_parser(sub)
     return parser
+
+
+def add_admin_parser(sub: Any) -> None:
+    admin = sub.add_parser("admin", help="manage teachers, classes and rosters")
+    commands = admin.add_subparsers(dest="admin_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var"),
+        help="where the SQLite file lives (default ./var)",
+    )
+    common.add_argument(
+        "--db",
+        dest="database_url",
+        default=None,
+        help="database URL, e.g. postgresql+asyncpg://user@host/db (default: SQLite in the data dir)",
+    )
+    common.add_argument("--log-level", default="warning")
+    for name, role in (("create-admin", "an administrator"), ("create-teacher", "a teacher")):
+        command = commands.add_parser(name, parents=[common], help=f"create {role} account")
+        command.add_argument("username", help="3-32 of a-z 0-9 . _ -, starting with a letter")
+        command.add_argument("--name", required=True, help="full name, e.g. 'Nguyễn Thị Lan'")
+        command.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from one line of standard input instead of the terminal",
+        )
+    create_class = commands.add_parser("create-class", parents=[common], help="create a class")
+    create_class.add_argument("name", help="e.g. 5A")
+    create_class.add_argument(
+        "--teacher", action="append", default=[], help="username of a teacher (repeatable)"
+    )
+    assign = commands.add_parser(
+        "assign-teacher", parents=[common], help="add a teacher to a class"
+    )
+    assign.add_argument("--class", dest="class_name", required=True)
+    assign.add_argument("username")
+    importing = commands.add_parser(
+        "import-roster", parents=[common], help="import a class roster from CSV"
+    )
+    importing.add_argument("file", type=Path, help="CSV: student_code,full_name,parent_contact")
+    importing.add_argument("--class", dest="class_name", required=True)
+    importing.add_argument(
+        "--withdraw-missing",
+        action="store_true",
+        help="mark students who are not in the file as withdrawn",
+    )
+    exporting = commands.add_parser(
+        "export-roster", parents=[common], help="export a class roster as CSV (UTF-8 with BOM)"
+    )
+    exporting.add_argument("--class", dest="class_name", required=True)
+    exporting.add_argument(
+        "--output", type=Path, default=None, help="file to write (default: standard output)"
+    )
+    commands.add_parser("list-teachers", parents=[common], help="list teacher accounts")
+    commands.add_parser("list-classes", parents=[common], help="list classes")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -182,11 +250,96 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     uvicorn.Server(config).run()
 
 
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise SystemExit("lophoc: no terminal to ask for the password; use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise SystemExit("lophoc: the passwords differ")
+    return first
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    """Run one ``lophoc admin`` command; returns the exit status (1 on a refusal)."""
+    from classroom import admin
+    from classroom.errors import BAD_ROSTER, ClassroomError
+
+    url = Settings(data_dir=args.data_dir, database_url=args.database_url).db_url
+    if args.database_url is None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    command = args.admin_command
+    password = (
+        read_password(args.password_stdin) if command in ("create-admin", "create-teacher") else ""
+    )
+    data = b""
+    if command == "import-roster":
+        try:
+            with args.file.open("rb") as file:
+                data = file.read(admin.MAX_ROSTER_BYTES + 1)
+        except OSError as exc:
+            print(f"lophoc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+
+    async def run(action: Callable[[admin.Records], Awaitable[None]]) -> None:
+        async with admin.admin_records(url) as records:
+            await action(records)
+
+    async def action(records: admin.Records) -> None:
+        if command in ("create-admin", "create-teacher"):
+            role: Literal["admin", "teacher"] = "admin" if command == "create-admin" else "teacher"
+            user = await admin.create_user(records, args.username, args.name, password, role)
+            print(f"created {role} {user.username} ({user.full_name})")
+        elif command == "create-class":
+            created = await admin.create_class(records, args.name, args.teacher)
+            print(f"created class {created.name}")
+        elif command == "assign-teacher":
+            updated = await admin.assign_teacher(records, args.class_name, args.username)
+            print(f"{args.username} now teaches {updated.name}")
+        elif command == "import-roster":
+            result = await admin.import_roster(
+                records, args.class_name, data, withdraw_missing=args.withdraw_missing
+            )
+            print(
+                f"imported: {result.added} added, {result.updated} updated, "
+                f"{result.unchanged} unchanged, {result.withdrawn} withdrawn"
+            )
+        elif command == "export-roster":
+            body = await admin.export_roster(records, args.class_name)
+            if args.output is None:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(body)
+                sys.stdout.buffer.flush()
+            else:
+                args.output.write_bytes(body)
+        elif command == "list-teachers":
+            for teacher in await admin.list_teachers(records):
+                print(f"{teacher.username}\t{teacher.full_name}")
+        elif command == "list-classes":
+            for summary in await admin.list_classes(records):
+                teachers = ",".join(summary.teachers) or "-"
+                print(f"{summary.school_class.name}\t{summary.students} students\t{teachers}")
+
+    try:
+        asyncio.run(run(action))
+    except ClassroomError as exc:
+        print(f"lophoc: {exc.message}", file=sys.stderr)
+        if exc.code == BAD_ROSTER:
+            for error in exc.extra["errors"]:
+                where = "file" if error["line"] is None else f"line {error['line']}"
+                print(f"  {where}: {error['reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         serve(settings_from_args(args), args.log_level)
+    elif args.command == "admin":
+        raise SystemExit(run_admin(args))
 
 
 if __name__ == "__main__":

@@ -29,8 +29,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from classroom.lessons import LessonService
 from classroom.passwords import PasswordHasher
 from classroom.ratelimit import FailureLimiter, MemoryFailureLimiter, RedisFailureLimiter
+from classroom.records import Records, open_records
 from classroom.storage import Database, open_database
-from tests.classroom.support import FAST_ARGON2, FakeClock, RecordingHasher
+from tests.classroom.support import (
+    FAST_ARGON2,
+    FakeClock,
+    FakeNow,
+    RecordingHasher,
+    School,
+    make_school,
+)
 
 
 def service_url(variable: str, what: str) -> str:
@@ -122,3 +130,38 @@ def limiter(request: pytest.FixtureRequest, clock: FakeClock) -> FailureLimiter:
 @pytest.fixture
 def service(database: Database, limiter: FailureLimiter, hasher: PasswordHasher) -> LessonService:
     return LessonService(database.lessons, limiter, hasher=hasher)
+
+
+@pytest.fixture
+def now() -> FakeNow:
+    return FakeNow()
+
+
+@pytest.fixture
+async def records(
+    database: Database, clock: FakeClock, hasher: PasswordHasher, now: FakeNow
+) -> Records:
+    """The records services on each database, with an in-memory limiter (the limiter itself
+    is tested on both backends in test_ratelimit.py and by the login tests)."""
+    return await open_records(
+        database, MemoryFailureLimiter(clock=clock), hasher=hasher, node_id="node-a", clock=now
+    )
+
+
+@pytest.fixture
+def class_lessons(
+    database: Database, records: Records, clock: FakeClock, hasher: PasswordHasher, now: FakeNow
+) -> LessonService:
+    """A LessonService that admits by personal link (its own limiter, on the fake clock)."""
+    return LessonService(
+        database.lessons,
+        MemoryFailureLimiter(clock=clock),
+        hasher=hasher,
+        clock=now,
+        links=records.links,
+    )
+
+
+@pytest.fixture
+async def school(records: Records, class_lessons: LessonService) -> School:
+    return await make_school(records, class_lessons)
