@@ -113,8 +113,10 @@ class Producer:
         ssrc: int,
         transport: PublishTransport,
         keyframe_interval: float = 1.0,
+        mid: str | None = None,
     ) -> None:
         self.id = producer_id
+        self.mid = mid  # the publisher's media section
         self.participant_id = participant_id
         self.kind = kind
         self.codec = codec

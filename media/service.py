@@ -43,10 +43,11 @@ class ProducerInfo:
     kind: str
     codec: str
     paused: bool = False
+    mid: str | None = None
 
     @classmethod
     def of(cls, p: Producer) -> ProducerInfo:
-        return cls(p.id, p.participant_id, p.kind, p.codec.name, p.paused)
+        return cls(p.id, p.participant_id, p.kind, p.codec.name, p.paused, p.mid)
 
 
 @dataclass(frozen=True)

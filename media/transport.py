@@ -390,6 +390,7 @@ class PublishTransport(Transport):
                 ssrc=_primary_ssrc(media),
                 transport=self,
                 keyframe_interval=keyframe_interval,
+                mid=media.rtp.muxId,
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)

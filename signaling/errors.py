@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     LESSON_FULL = "lesson_full"
     ALREADY_JOINED = "already_joined"
     LESSON_ENDED = "lesson_ended"
+    LESSON_LOCKED = "lesson_locked"
     RESUME_FAILED = "resume_failed"
     # acting in a lesson
     FORBIDDEN = "forbidden"
@@ -71,6 +72,7 @@ class CloseCode(IntEnum):
     REPLACED = 4002  # the same participant resumed on a newer connection
     LESSON_ENDED = 4003
     SLOW_CONSUMER = 4004  # the client did not read its events
+    REMOVED = 4005  # staff removed the participant
 
 
 #: Default human message per code: what a teacher or student should understand and do.
@@ -98,11 +100,12 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.LESSON_FULL: "This lesson is full.",
     ErrorCode.ALREADY_JOINED: "You have already joined the lesson on this connection.",
     ErrorCode.LESSON_ENDED: "The lesson has ended.",
+    ErrorCode.LESSON_LOCKED: "The teacher has locked this lesson: nobody new can join now.",
     ErrorCode.RESUME_FAILED: (
         "The connection was away too long to carry on where it left off. Join the lesson again."
     ),
     ErrorCode.FORBIDDEN: "Only the teacher can do that.",
-    ErrorCode.NOT_FOUND: "There is no such track of yours in this lesson.",
+    ErrorCode.NOT_FOUND: "There is no such track or participant in this lesson.",
     ErrorCode.BAD_SDP: (
         "The browser described its camera and microphone in a way the server cannot use. "
         "Reload the page, or try another browser."

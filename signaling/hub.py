@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from classroom.lessons import Lesson
 
+from .moderation import STAFF, Controls
+
 if TYPE_CHECKING:
     from .session import Session
 
@@ -30,16 +32,26 @@ class LiveLesson:
     peer_media: str = "audio"
     """What students receive of each other: nothing, audio only (default: students can speak
     up in class but 40 cameras do not land on every phone), or audio and video."""
+    controls: Controls = field(default_factory=Controls)
 
     def may_receive(self, viewer_role: str, publisher_role: str, kind: str) -> bool:
         """Whether a participant in ``viewer_role`` receives a ``kind`` track of a publisher in
-        ``publisher_role``. The teacher hears and sees everyone; students always get the teacher
-        and get each other as the lesson allows."""
-        if viewer_role == "teacher" or publisher_role == "teacher":
+        ``publisher_role``. The teacher and moderators hear and see everyone; students always
+        get the teacher and moderators, and get each other as the lesson allows."""
+        if viewer_role in STAFF or publisher_role in STAFF:
             return True
         if self.peer_media == "all":
             return True
         return self.peer_media == "audio" and kind == "audio"
+
+    def hand_queue(self) -> list[str]:
+        """Raised hands, first raised first."""
+        raised = [
+            (s.hand_raised_at, pid)
+            for pid, s in self.sessions.items()
+            if s.hand_raised_at is not None
+        ]
+        return [pid for _, pid in sorted(raised)]
 
     def broadcast(self, text: str, *, exclude: str | None = None) -> None:
         for pid, session in list(self.sessions.items()):

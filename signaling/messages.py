@@ -44,16 +44,23 @@ __all__ = [
     "MAX_REQUEST_ID",
     "REQUEST_TYPES",
     "Answer",
+    "AskUnmute",
     "EndLesson",
     "Ice",
     "IceCandidate",
     "Join",
     "Leave",
+    "LowerHand",
+    "Mute",
     "Pause",
     "Ping",
     "Publish",
+    "RaiseHand",
+    "Remove",
     "Request",
     "RequestId",
+    "SetModerator",
+    "Settings",
     "Subscribe",
     "View",
     "error",
@@ -195,7 +202,86 @@ class EndLesson:
     id: RequestId
 
 
-Request = Join | Publish | Subscribe | Answer | Ice | Leave | Ping | Pause | View | EndLesson
+@dataclass(frozen=True, slots=True)
+class SetModerator:
+    """``set_moderator``: the teacher makes a participant a moderator, or takes it back."""
+
+    id: RequestId
+    participant: str
+    moderator: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """``mute``: staff stop one participant's (or every student's) microphone or camera."""
+
+    id: RequestId
+    participant: str  # a participant id, or "students"
+    kind: Literal["audio", "video"]
+
+
+@dataclass(frozen=True, slots=True)
+class AskUnmute:
+    """``ask_unmute``: staff ask a participant to turn the microphone on (they may accept)."""
+
+    id: RequestId
+    participant: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """``settings``: staff change the lesson's controls (each field optional)."""
+
+    id: RequestId
+    locked: bool | None = None
+    chat: bool | None = None
+    waiting_room: str | None = None
+    permissions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseHand:
+    """``raise_hand``: raise (or lower) one's own hand."""
+
+    id: RequestId
+    raised: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LowerHand:
+    """``lower_hand``: staff lower someone's hand."""
+
+    id: RequestId
+    participant: str
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    """``remove``: staff remove a participant from the lesson."""
+
+    id: RequestId
+    participant: str
+
+
+Request = (
+    Join
+    | Publish
+    | Subscribe
+    | Answer
+    | Ice
+    | Leave
+    | Ping
+    | Pause
+    | View
+    | EndLesson
+    | SetModerator
+    | Mute
+    | AskUnmute
+    | Settings
+    | RaiseHand
+    | LowerHand
+    | Remove
+)
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -271,6 +357,14 @@ def _id_list(key: str, value: Any, limits: Limits) -> tuple[str, ...] | None:
     if len(value) > limits.max_view_ids:
         raise _malformed(f"'{key}' lists more than {limits.max_view_ids} ids")
     return tuple(dict.fromkeys(_object_id(key, item, limits) for item in value))
+
+
+def _text_list(key: str, value: Any, limits: Limits) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 16:
+        raise _malformed(f"'{key}' must be a list of at most 16 names")
+    if not all(isinstance(v, str) and 0 < len(v) <= 32 for v in value):
+        raise _malformed(f"'{key}' must list short names")
+    return tuple(dict.fromkeys(value))
 
 
 def _choice(*options: str) -> Check:
@@ -402,6 +496,25 @@ _SCHEMAS: dict[str, _Schema] = {
     "pause": _Schema(Pause, (_Field("producer", _object_id), _Field("paused", _boolean))),
     "view": _Schema(View, (_Field("video", _id_list, nullable=True),)),
     "end_lesson": _Schema(EndLesson),
+    "set_moderator": _Schema(
+        SetModerator, (_Field("participant", _object_id), _Field("moderator", _boolean))
+    ),
+    "mute": _Schema(
+        Mute, (_Field("participant", _object_id), _Field("kind", _choice("audio", "video")))
+    ),
+    "ask_unmute": _Schema(AskUnmute, (_Field("participant", _object_id),)),
+    "settings": _Schema(
+        Settings,
+        (
+            _Field("locked", _boolean, required=False),
+            _Field("chat", _boolean, required=False),
+            _Field("waiting_room", _choice("everyone", "guests", "nobody"), required=False),
+            _Field("permissions", _text_list, required=False),
+        ),
+    ),
+    "raise_hand": _Schema(RaiseHand, (_Field("raised", _boolean),)),
+    "lower_hand": _Schema(LowerHand, (_Field("participant", _object_id),)),
+    "remove": _Schema(Remove, (_Field("participant", _object_id),)),
     "publish": _Schema(Publish, (_Field("sdp", _text(min_chars=1)),)),
     "subscribe": _Schema(Subscribe),
     "answer": _Schema(

@@ -27,6 +27,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from classroom.errors import ClassroomError
@@ -37,6 +38,7 @@ from . import messages
 from .errors import SignalingError
 from .hub import Hub, LiveLesson
 from .limits import Limits, TokenBucket
+from .moderation import STAFF, Action, Permission, check_action, may, parse_permissions
 from .sdp_guard import check_answer, check_offer
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ CLOSE_AUTH_TIMEOUT = 4001
 CLOSE_REPLACED = 4002
 CLOSE_LESSON_ENDED = 4003
 CLOSE_SLOW_CONSUMER = 4004
+CLOSE_REMOVED = 4005
 
 #: Shutdown reasons after which the participant may come back with its resume token.
 RESUMABLE = frozenset({"disconnected"})
@@ -80,6 +83,10 @@ class Session:
         self.live: LiveLesson | None = None
         self.subscribed = False
         self.presence = "connected"  # or "reconnecting": the socket dropped, grace running
+        self._role = ""  # the admission's role, or "moderator" while the teacher says so
+        self.hand_raised_at: float | None = None
+        self.muted_by_staff: set[str] = set()  # kinds ("audio", "video") staff turned off
+        self.unmute_invited = False  # staff asked this participant to turn the mic on
         self._offer_version: int | None = None  # the subscribe offer awaiting its answer
         self._resync = False
         self._media_lock = asyncio.Lock()
@@ -94,7 +101,16 @@ class Session:
 
     @property
     def role(self) -> str:
-        return self.admission.role if self.admission else ""
+        return self._role
+
+    @property
+    def base_role(self) -> str:
+        """The role the participant was admitted with: teacher, student or guest."""
+        if self.admission is None:
+            return ""
+        if self.admission.role == "student" and getattr(self.admission, "guest", False):
+            return "guest"
+        return self.admission.role
 
     @property
     def name(self) -> str:
@@ -209,6 +225,21 @@ class Session:
         if isinstance(request, messages.EndLesson):
             await self._end_lesson(request)
             return None
+        if isinstance(request, messages.SetModerator):
+            return self._set_moderator(request)
+        if isinstance(request, messages.Mute):
+            return self._mute(request)
+        if isinstance(request, messages.AskUnmute):
+            return self._ask_unmute(request)
+        if isinstance(request, messages.Settings):
+            return self._settings(request)
+        if isinstance(request, messages.RaiseHand):
+            return self._raise_hand(request)
+        if isinstance(request, messages.LowerHand):
+            return self._lower_hand(request)
+        if isinstance(request, messages.Remove):
+            await self._remove(request)
+            return None
         if isinstance(request, messages.Leave):
             self.push(messages.ok(request.id, {}))
             await self.shutdown(CLOSE_NORMAL, "left")
@@ -234,10 +265,16 @@ class Session:
         if self.state != "connected":  # closed while the password was being checked
             raise SignalingError("not_authenticated", "This connection is closing.")
         live = self.hub.live(admission.lesson)
+        if live.controls.locked and admission.role != "teacher":
+            # Asked only after the password or link proved itself: from outside, a locked
+            # lesson looks like any other (SECURITY.md item 2).
+            self.hub.drop_if_empty(admission.lesson.id)
+            raise SignalingError("lesson_locked")
         if len(live.sessions) >= self.limits.participants_per_lesson:
             self.hub.drop_if_empty(admission.lesson.id)
             raise SignalingError("lesson_full", "This lesson is full.")
         self.admission = admission
+        self._role = self.base_role
         self.live = live
         self.participant_id = "p_" + secrets.token_urlsafe(9)
         self.state = "admitted"
@@ -262,6 +299,10 @@ class Session:
             raise SignalingError("resume_failed")  # this socket closed, or another resume won
         pid = ticket.participant_id
         self.admission = old.admission
+        self._role = old._role
+        self.hand_raised_at = old.hand_raised_at
+        self.muted_by_staff = old.muted_by_staff
+        self.unmute_invited = old.unmute_invited
         self.live = live
         self.participant_id = pid
         self.state = "admitted"
@@ -287,6 +328,8 @@ class Session:
                 s.describe() for pid, s in self.live.sessions.items() if pid != self.participant_id
             ],
             "producers": [self._producer_json(p) for p in self._visible_producers()],
+            "controls": self.live.controls.to_json(),
+            "hands": self.live.hand_queue(),
             "resume_token": self.hub.issue_resume_token(lesson.id, self.participant_id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
@@ -334,13 +377,32 @@ class Session:
         answer, producers = await self.media.publish(
             self.live.lesson.id, self.participant_id, request.sdp
         )
+        # A track the lesson does not let this participant use starts paused at the server.
+        refused = {p.id for p in producers if not self._may_send(p.kind)}
+        for producer_id in refused:
+            self.media.set_producer_paused(self.live.lesson.id, producer_id, True)
+        producers = [replace(p, paused=True) if p.id in refused else p for p in producers]
         for p in producers:
             self._tell_receivers(p, messages.event("track_published", self._producer_json(p)))
         self.live_resync(exclude=self.participant_id)
         return {
             "sdp": answer,
-            "producers": [{"id": p.id, "kind": p.kind} for p in producers],
+            "producers": [
+                {"id": p.id, "kind": p.kind, "mid": p.mid, "paused": p.paused} for p in producers
+            ],
         }
+
+    def _may_send(self, kind: str) -> bool:
+        """Whether this participant may have a live ``kind`` track right now."""
+        assert self.live is not None
+        controls = self.live.controls
+        if kind == "audio":
+            if self.unmute_invited:
+                return True
+            return may(self.role, Permission.UNMUTE, controls) and (
+                "audio" not in self.muted_by_staff or self.role in STAFF
+            )
+        return may(self.role, Permission.VIDEO, controls)
 
     def live_resync(self, exclude: str | None = None) -> None:
         """Ask every subscribed participant of the lesson to bring its media up to date."""
@@ -429,6 +491,17 @@ class Session:
         producer = mine.get(request.producer)
         if producer is None or producer.participant_id != self.participant_id:
             raise SignalingError("not_found")
+        if not request.paused and not self._may_send(producer.kind):
+            raise SignalingError(
+                "forbidden",
+                "The teacher has not allowed you to turn your microphone on."
+                if producer.kind == "audio"
+                else "The teacher has not allowed you to turn your camera on.",
+            )
+        if not request.paused:
+            self.muted_by_staff.discard(producer.kind)
+            if producer.kind == "audio":
+                self.unmute_invited = False  # the invitation is used up
         if producer.paused != request.paused:
             self.media.set_producer_paused(lesson_id, producer.id, request.paused)
             changed = next(p for p in self.media.producers(lesson_id) if p.id == producer.id)
@@ -443,10 +516,123 @@ class Session:
         self.media.set_video_view(self.live.lesson.id, self.participant_id, publishers)
         return {"video": list(request.video) if request.video is not None else None}
 
+    # -- moderation (signaling/moderation.py decides; this carries it out) ------------------
+
+    def _target(self, participant_id: str) -> Session:
+        assert self.live is not None
+        if participant_id == self.participant_id:
+            raise SignalingError("forbidden", "Use your own buttons to do that to yourself.")
+        target = self.live.sessions.get(participant_id)
+        if target is None:
+            raise SignalingError("not_found", "There is no such participant in this lesson.")
+        return target
+
+    def _set_moderator(self, request: messages.SetModerator) -> dict[str, Any]:
+        assert self.live is not None
+        target = self._target(request.participant)
+        action = Action.MAKE_MODERATOR if request.moderator else Action.REVOKE_MODERATOR
+        check_action(self.role, action, target.role)
+        new_role = "moderator" if request.moderator else target.base_role
+        if target.role != new_role:
+            target._role = new_role
+            self.live.broadcast(messages.event("participant_updated", target.describe()))
+            # What each side may receive changed with the role.
+            self.live_resync()
+        return target.describe()
+
+    def _pause_producers(self, target: Session, kind: str) -> list[ProducerInfo]:
+        """Stop forwarding ``target``'s ``kind`` tracks at once; tell their receivers."""
+        assert self.live is not None
+        lesson_id = self.live.lesson.id
+        paused = []
+        for p in self.media.producers(lesson_id):
+            if p.participant_id == target.participant_id and p.kind == kind and not p.paused:
+                self.media.set_producer_paused(lesson_id, p.id, True)
+                changed = replace(p, paused=True)
+                target._tell_receivers(
+                    changed, messages.event("track_state", self._producer_json(changed))
+                )
+                target.push(messages.event("track_state", self._producer_json(changed)))
+                paused.append(changed)
+        return paused
+
+    def _mute(self, request: messages.Mute) -> dict[str, Any]:
+        assert self.live is not None
+        action = Action.MUTE if request.kind == "audio" else Action.STOP_VIDEO
+        if request.participant == "students":
+            check_action(self.role, action)
+            targets = [
+                s for s in self.live.sessions.values() if s.role not in STAFF and s is not self
+            ]
+        else:
+            target = self._target(request.participant)
+            check_action(self.role, action, target.role)
+            targets = [target]
+        for target in targets:
+            target.muted_by_staff.add(request.kind)
+            if request.kind == "audio":
+                target.unmute_invited = False
+            self._pause_producers(target, request.kind)
+            target.push(messages.event("muted", {"kind": request.kind, "by": self.participant_id}))
+        return {"participants": [t.participant_id for t in targets], "kind": request.kind}
+
+    def _ask_unmute(self, request: messages.AskUnmute) -> dict[str, Any]:
+        target = self._target(request.participant)
+        check_action(self.role, Action.ASK_UNMUTE, target.role)
+        target.unmute_invited = True
+        target.push(messages.event("unmute_requested", {"by": self.participant_id}))
+        return {"participant": target.participant_id}
+
+    def _settings(self, request: messages.Settings) -> dict[str, Any]:
+        assert self.live is not None
+        check_action(self.role, Action.SET_PERMISSIONS)
+        controls = self.live.controls
+        if request.permissions is not None:
+            controls.permissions = parse_permissions(list(request.permissions))
+        if request.locked is not None:
+            controls.locked = request.locked
+        if request.chat is not None:
+            controls.chat = request.chat
+        if request.waiting_room is not None:
+            controls.waiting_room = request.waiting_room  # type: ignore[assignment]
+        self.live.broadcast(messages.event("settings", controls.to_json()))
+        return controls.to_json()
+
+    def _hands_changed(self) -> None:
+        assert self.live is not None
+        self.live.broadcast(messages.event("hands", {"queue": self.live.hand_queue()}))
+
+    def _raise_hand(self, request: messages.RaiseHand) -> dict[str, Any]:
+        if request.raised and self.hand_raised_at is None:
+            self.hand_raised_at = self._clock()
+            self._hands_changed()
+        elif not request.raised and self.hand_raised_at is not None:
+            self.hand_raised_at = None
+            self._hands_changed()
+        return {"raised": request.raised}
+
+    def _lower_hand(self, request: messages.LowerHand) -> dict[str, Any]:
+        target = self._target(request.participant)
+        check_action(self.role, Action.LOWER_HAND, target.role)
+        if target.hand_raised_at is not None:
+            target.hand_raised_at = None
+            self._hands_changed()
+        return {"participant": target.participant_id}
+
+    async def _remove(self, request: messages.Remove) -> None:
+        target = self._target(request.participant)
+        check_action(self.role, Action.REMOVE, target.role)
+        # Media first: nothing of theirs is forwarded, and nothing reaches them, from now on.
+        target.push(messages.event("removed", {"by": self.participant_id}))
+        self.push(messages.ok(request.id, {"participant": target.participant_id}))
+        if target.state == "closed":
+            await target._depart("removed")  # reconnecting: nobody to close
+        else:
+            await target.shutdown(CLOSE_REMOVED, "removed")
+
     async def _end_lesson(self, request: messages.EndLesson) -> None:
         assert self.live is not None
-        if self.role != "teacher":
-            raise SignalingError("forbidden")
+        check_action(self.role, Action.END_LESSON)
         live = self.live
         await self.lessons.end_lesson(live.lesson.id)
         self.push(messages.ok(request.id, {}))
@@ -537,4 +723,7 @@ class Session:
         live.broadcast(
             messages.event("participant_left", {"id": self.participant_id, "reason": reason})
         )
+        if self.hand_raised_at is not None:
+            self.hand_raised_at = None
+            live.broadcast(messages.event("hands", {"queue": live.hand_queue()}))
         self.hub.drop_if_empty(live.lesson.id)
