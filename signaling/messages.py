@@ -97,6 +97,7 @@ class Join:
     password: str | None = None
     name: str | None = None
     resume: str | None = None
+    link: str | None = None
 
     @property
     def is_teacher(self) -> bool:
@@ -106,7 +107,7 @@ class Join:
         return (
             f"Join(id={self.id!r}, token={'***' if self.token else None}, code={self.code!r}, "
             f"password={'***' if self.password is not None else None}, name={self.name!r}, "
-            f"resume={'***' if self.resume else None})"
+            f"resume={'***' if self.resume else None}, link={'***' if self.link else None})"
         )
 
 
@@ -466,6 +467,12 @@ class _Schema:
 
 
 def _join_forms(values: dict[str, Any]) -> None:
+    if values.get("link") is not None:
+        # A personal link: the page's lesson code may come along; the name is the roster's.
+        if any(values.get(k) is not None for k in ("token", "resume", "password")):
+            raise _malformed("send either 'link' (with the lesson 'code'), or another form")
+        values.pop("name", None)
+        return
     for single in ("token", "resume"):
         if values.get(single) is not None:
             others = ("token", "resume", "code", "password")
@@ -490,6 +497,7 @@ _SCHEMAS: dict[str, _Schema] = {
             _Field("password", _text(_limit("max_password_chars")), required=False),
             _Field("name", _name, required=False),
             _Field("resume", _text(_limit("max_token_chars"), min_chars=1), required=False),
+            _Field("link", _text(_limit("max_token_chars"), min_chars=1), required=False),
         ),
         finish=_join_forms,
     ),

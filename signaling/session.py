@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from classroom.attendance import AttendanceRecorder, Attendee
 from classroom.errors import ClassroomError
 from classroom.lessons import Admission, LessonService
 from media.service import MediaError, MediaService, ProducerInfo
@@ -54,6 +55,8 @@ CLOSE_REMOVED = 4005
 
 #: Shutdown reasons after which the participant may come back with its resume token.
 RESUMABLE = frozenset({"disconnected"})
+#: Shutdown reason when the same student joins from another device.
+REPLACED_BY_DEVICE = "replaced_by_device"
 
 
 class Session:
@@ -68,7 +71,9 @@ class Session:
         send: Callable[[str], None],
         close: Callable[[int, str], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
+        attendance: AttendanceRecorder | None = None,
     ) -> None:
+        self.attendance = attendance
         self.hub = hub
         self.lessons = lessons
         self.media = media
@@ -253,7 +258,11 @@ class Session:
             raise SignalingError("already_joined", "This connection has already joined.")
         if request.resume is not None:
             return await self._resume(request.resume)
-        if request.token:
+        if request.link is not None:
+            admission = await self.lessons.admit_with_link(
+                request.link, self.client_address, code=request.code
+            )
+        elif request.token:
             admission = await self.lessons.admit_teacher(request.token)
         else:
             admission = await self.lessons.admit_guest(
@@ -277,13 +286,69 @@ class Session:
         self._role = self.base_role
         self.live = live
         self.participant_id = "p_" + secrets.token_urlsafe(9)
+        # The join is on disk before anyone — the client included — hears of it.
+        await self._record("joined")
+        if self.state != "connected":  # the socket closed while the join was written
+            await self._record("left", reason="connection_lost")
+            self.hub.drop_if_empty(admission.lesson.id)
+            raise SignalingError("not_authenticated", "This connection is closing.")
         self.state = "admitted"
         self._uncount()
+        earlier = self._same_student_elsewhere()
         live.sessions[self.participant_id] = self
         live.broadcast(
             messages.event("participant_joined", self.describe()), exclude=self.participant_id
         )
+        for old in earlier:
+            # The same student from a second device: the newer connection wins, never two.
+            old.push(messages.event("session_replaced", {}))
+            if old.state == "closed":
+                await old._depart(REPLACED_BY_DEVICE)
+            else:
+                await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
         return self._welcome(resumed=False)
+
+    def _same_student_elsewhere(self) -> list[Session]:
+        """Other participants of this lesson who are the same rostered student."""
+        assert self.live is not None and self.admission is not None
+        entry = self.admission.roster_entry_id
+        if entry is None:
+            return []
+        return [
+            s
+            for pid, s in self.live.sessions.items()
+            if pid != self.participant_id
+            and s.admission is not None
+            and s.admission.roster_entry_id == entry
+        ]
+
+    async def _record(self, kind: str, *, reason: str | None = None) -> None:
+        """Append one attendance event for this participant (committed when this returns).
+
+        A join that cannot be written is refused (the error reaches the client); an event
+        about leaving that cannot be written is logged — the lesson goes on, and recovery
+        closes the interval at the last heartbeat."""
+        if self.attendance is None or self.live is None or self.admission is None:
+            return
+        assert self.participant_id is not None
+        admission = self.admission
+        attendee = Attendee.of(admission)  # as admitted: a moderator attends as before
+        args = (self.live.lesson.id, self.participant_id, attendee)
+        recorder = self.attendance
+        if kind == "joined":
+            await recorder.joined(*args, reason=reason)
+            return
+        try:
+            if kind == "left":
+                await recorder.left(*args, reason=reason or "left")
+            elif kind == "reconnected":
+                await recorder.reconnected(*args, reason=reason)
+            elif kind == "replaced":
+                await recorder.replaced(*args)
+            elif kind == "removed":
+                await recorder.removed(*args, reason=reason or "removed_by_teacher")
+        except Exception:
+            logger.exception("could not record %s of %s", kind, self.participant_id)
 
     async def _resume(self, token: str) -> dict[str, Any]:
         """Carry on as the participant the resume token was issued to (same id and role)."""
@@ -309,6 +374,8 @@ class Session:
         self._uncount()
         live.sessions[pid] = self
         self.hub.cancel_grace(pid)
+        if old.presence == "reconnecting":
+            await self._record("reconnected")
         if old.state != "closed":
             # The old socket is still open (a half-open TCP connection after a network
             # change, or a second tab): the newer connection wins.
@@ -701,6 +768,9 @@ class Session:
         self.live.broadcast(
             messages.event("participant_updated", self.describe()), exclude=self.participant_id
         )
+        # Written now, not when the grace ends: a resume within 60 s continues the interval,
+        # and a crash meanwhile loses nothing.
+        await self._record("left", reason="connection_lost")
         await self._release_media()
         if self._is_current():  # no resume arrived while the media closed
 
@@ -720,6 +790,12 @@ class Session:
         self.hub.cancel_grace(self.participant_id)
         self.hub.revoke_resume(self.participant_id)
         await self._release_media()
+        if reason == REPLACED_BY_DEVICE:
+            await self._record("replaced")
+        elif reason == "removed":
+            await self._record("removed")
+        elif self.presence != "reconnecting":  # a dropped socket's leaving is written already
+            await self._record("left", reason=reason)
         live.broadcast(
             messages.event("participant_left", {"id": self.participant_id, "reason": reason})
         )

@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
 from classroom.errors import ClassroomError
 from classroom.lessons import LessonService
 from media.service import MediaService, MediaSettings
@@ -77,8 +78,15 @@ async def build_services(settings: Settings) -> Services:
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
     hub = Hub()
+    # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
+    # last heartbeat, before this run's first heartbeat moves that mark.
+    await records.attendance.recover()
+    heartbeat = asyncio.ensure_future(_beat(records.attendance))
 
     async def close() -> None:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         for live in list(hub.lessons.values()):
             for session in list(live.sessions.values()):
                 await session.shutdown(1001, "server_stopping")
@@ -89,6 +97,20 @@ async def build_services(settings: Settings) -> Services:
             await redis.aclose()
 
     return Services(settings, lessons, media, hub, close, records=records)
+
+
+#: Seconds between heartbeats: well inside the 15 s the attendance records promise.
+HEARTBEAT_SECONDS = min(10.0, HEARTBEAT_INTERVAL.total_seconds())
+
+
+async def _beat(attendance: AttendanceRecorder) -> None:
+    """Record that this node is alive every ``HEARTBEAT_SECONDS``."""
+    while True:
+        try:
+            await attendance.heartbeat()
+        except Exception:
+            logger.exception("attendance heartbeat failed")
+        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -229,6 +251,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
         client_address=client,
         send=send,
         close=close,
+        attendance=services.records.attendance if services.records else None,
     )
     writer_task = asyncio.ensure_future(writer())
     timeout_task = asyncio.ensure_future(session.expire_unjoined())

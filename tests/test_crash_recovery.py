@@ -1,0 +1,162 @@
+"""kill -9 in the middle of a lesson loses no acknowledged join (SECURITY.md item 20).
+
+The server runs as its own process on SQLite (WAL, synchronous=FULL). Students join in a
+storm; the process is killed with SIGKILL while joins are still in flight; it is started
+again on the same data. Every student who was told "joined" has exactly one committed join,
+and every interval the dead process left open is closed at its last heartbeat (or at the join,
+if that came later), flagged as closed by recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from classroom.admin import admin_records
+from tests.client import Client, ProtocolError
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+NODE = "node-crash-test"
+ROOT = Path(__file__).parent.parent
+
+
+@contextlib.asynccontextmanager
+async def server_process(data: Path, port: int) -> AsyncIterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"),
+            *("--port", str(port), "--no-tls", "--data-dir", str(data)),
+            *("--ice-address", "127.0.0.1", "--ice-accept", "127.0.0.0/8"),
+            *("--log-level", "warning"),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, LOPHOC_NODE_ID=NODE),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                if process.poll() is not None:
+                    raise AssertionError(process.stderr.read().decode() if process.stderr else "")
+                await asyncio.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+async def join(
+    url: str, lesson: dict[str, Any], name: str, acknowledged: dict[str, str], source: str
+) -> None:
+    try:
+        client = await Client(url).connect(local_addr=(source, 0))
+    except OSError:
+        return  # the server is already dead
+    try:
+        data = await client.request(
+            "join", code=lesson["lesson"]["code"], password=lesson["password"], name=name
+        )
+        acknowledged[data["participant"]["id"]] = name
+        await client.closed.wait()
+    except (ProtocolError, OSError, asyncio.TimeoutError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+async def test_sigkill_during_a_join_storm_loses_no_acknowledged_join(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws"
+    acknowledged: dict[str, str] = {}
+    async with server_process(data, port) as process:
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"http://127.0.0.1:{port}/api/lessons",
+                json={"title": "Toán 7A", "password": "mat-khau-lop-7a"},
+            )
+        lesson = response.json() | {"password": "mat-khau-lop-7a"}
+        # A few students leave normally before the crash: their intervals are closed already.
+        leavers = []
+        for i in range(3):
+            client = await Client(url).connect()
+            joined = await client.request(
+                "join", code=lesson["lesson"]["code"], password=lesson["password"], name=f"Về {i}"
+            )
+            leavers.append(joined["participant"]["id"])
+            await client.request("leave")
+            await client.close()
+        # Each student from its own loopback address, as from their own homes (a storm from
+        # one address would be throttled by the per-address join limits).
+        storm = [
+            asyncio.ensure_future(
+                join(url, lesson, f"Học sinh {i}", acknowledged, f"127.0.0.{10 + i}")
+            )
+            for i in range(25)
+        ]
+        async with asyncio.timeout(60):
+            while len(acknowledged) < 10:
+                await asyncio.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)  # joins are still in flight
+        process.wait(10)
+        told = dict(acknowledged)  # nothing can be acknowledged after the kill
+        await asyncio.wait_for(asyncio.gather(*storm), 30)
+        assert acknowledged == told
+        print("acknowledged before the kill:", len(told), "of", len(storm))
+
+    db_url = f"sqlite+aiosqlite:///{(data / 'lophoc.sqlite3').resolve()}"
+    async with admin_records(db_url) as records:
+        last_beat = await records.attendance._store.last_heartbeat(NODE)
+        assert last_beat is not None
+        assert not [
+            e for e in await records.attendance.events(lesson["lesson"]["id"]) if e.recovered
+        ]
+
+    # Restart on the same data: recovery runs before the server serves.
+    async with server_process(data, port):
+        pass
+
+    async with admin_records(db_url) as records:
+        events = await records.attendance.events(lesson["lesson"]["id"])
+    by_participant: dict[str, list[Any]] = {}
+    for event in events:
+        by_participant.setdefault(event.participant_id, []).append(event)
+
+    assert len(told) >= 10
+    for pid, name in told.items():
+        history = by_participant.get(pid, [])
+        assert [e.kind for e in history if e.kind == "joined"] == ["joined"], (name, history)
+        assert history[-1].kind == "left" and history[-1].recovered, (name, history)
+        assert history[-1].reason == "closed_by_recovery"
+        assert history[-1].at == max(last_beat, history[0].at)
+        assert history[0].display_name == name
+    for pid in leavers:
+        assert [(e.kind, e.reason, e.recovered) for e in by_participant[pid]] == [
+            ("joined", None, False),
+            ("left", "left", False),
+        ]
+    # Joins written but never acknowledged (killed between commit and reply) are closed too:
+    # nothing stays open, and nobody has two joins.
+    for history in by_participant.values():
+        assert [e.kind for e in history].count("joined") == 1
+        assert history[-1].kind == "left"
