@@ -10,7 +10,7 @@ import { hasWebRTC } from "./media.js";
 import { Playback } from "./playback.js";
 import { trackState } from "./roster.js";
 import { LessonSession, exposeDebugHandle } from "./session.js";
-import { local as localStore } from "./storage.js";
+import { local as localStore, session as sessionStore } from "./storage.js";
 import {
   bindMediaControls,
   bindSoundButton,
@@ -61,6 +61,22 @@ const page = {
 initI18n(/** @type {HTMLSelectElement} */ (byTestId("lang-switch")));
 renderCode(need("join-code"), code);
 
+/**
+ * A personal join link carries its token in the fragment (`#k=…`), which the browser never
+ * sends to the server, so it stays out of every log. It is kept for this tab (a rejoin needs
+ * it) and wiped from the address bar, so a screenshot of the page does not leak it.
+ */
+const LINK_KEY = `lophoc.link.${code}`;
+const linkToken = (() => {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("k");
+  if (fromHash) {
+    sessionStore.set(LINK_KEY, fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+    return fromHash;
+  }
+  return sessionStore.get(LINK_KEY);
+})();
+
 const local = new LocalMedia("student");
 const playback = new Playback();
 const session = new LessonSession({ code, role: "student", local });
@@ -97,6 +113,17 @@ async function join(event) {
   event.preventDefault();
   playback.prime(page.teacherVideo); // inside the tap: lets iOS play the teacher's sound later
   hideError(page.joinError);
+  if (linkToken) {
+    setBusy(true);
+    try {
+      await session.join({ code, link: linkToken }); // the roster names the student
+    } catch (error) {
+      showError(page.joinError, error.code ?? "internal", error.extra);
+    } finally {
+      setBusy(false);
+    }
+    return;
+  }
   const name = cleanName(page.name.value);
   if (!name || [...name].length > MAX_NAME_CHARS) {
     showError(page.joinError, "invalid_name");
@@ -273,6 +300,14 @@ page.rejoin.addEventListener("click", () => {
 // -- start --------------------------------------------------------------------------------
 
 page.name.value = localStore.get(NAME_KEY) ?? "";
+if (linkToken) {
+  // Nothing to type: the link says who this is.
+  for (const input of [page.name, page.password]) {
+    const field = /** @type {HTMLElement} */ (input.closest(".field"));
+    field.hidden = true;
+  }
+  show(need("join-link-hint"), true);
+}
 renderConnectionState(page.connection, "connecting");
 renderQuality(page.quality, "unknown");
 renderSelfPreview();

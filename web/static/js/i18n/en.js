@@ -110,6 +110,11 @@ export default Object.freeze({
   "participant.video_off": "Camera off",
   "participant.video_none": "No camera",
 
+  "error.bad_link": "This personal link is not valid. Check that you opened the whole link your teacher sent.",
+  "error.link_expired": "This personal link has expired: the lesson is over.",
+  "error.link_revoked": "This personal link has been cancelled by your teacher. Ask your teacher for a new one.",
+  "error.wrong_lesson": "This personal link belongs to another lesson.",
+  "join.link_hint": "You are joining with your personal link: your name comes from the class list.",
   "error.bad_password": "Wrong lesson code or password.",
   "error.rate_limited": "Too many attempts. Please try again in {retry_after} seconds.",
   "error.lesson_ended": "This lesson has ended.",

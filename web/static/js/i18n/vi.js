@@ -110,6 +110,11 @@ export default Object.freeze({
   "participant.video_off": "Camera đang tắt",
   "participant.video_none": "Không có camera",
 
+  "error.bad_link": "Đường link cá nhân này không hợp lệ. Hãy kiểm tra bạn đã mở đầy đủ đường link thầy cô gửi.",
+  "error.link_expired": "Đường link cá nhân này đã hết hạn: buổi học đã kết thúc.",
+  "error.link_revoked": "Thầy cô đã huỷ đường link cá nhân này. Hãy xin thầy cô một đường link mới.",
+  "error.wrong_lesson": "Đường link cá nhân này thuộc về một buổi học khác.",
+  "join.link_hint": "Bạn vào lớp bằng đường link cá nhân: tên của bạn lấy từ danh sách lớp.",
   "error.bad_password": "Sai mã buổi học hoặc mật khẩu.",
   "error.rate_limited": "Bạn đã thử quá nhiều lần. Vui lòng thử lại sau {retry_after} giây.",
   "error.lesson_ended": "Buổi học này đã kết thúc.",
