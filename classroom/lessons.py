@@ -18,13 +18,15 @@ sits behind it (``classroom.storage`` provides the SQL one).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import re
 import secrets
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -198,6 +200,7 @@ class LessonService:
         self._limits = limits if limits is not None else JoinLimits()
         self._clock = clock
         self._links = links
+        self._turns = _Turns()
 
     async def create_lesson(self, title: str, password: str) -> CreatedLesson:
         """Create a lesson with a fresh join code; the teacher token is returned only here.
@@ -290,19 +293,26 @@ class LessonService:
         """
         display_name = normalise_name(name)
         lesson_code = _normalise_code(code)
-        outcome = await self._limiter.charge(self._limits.rules_for(lesson_code, client_address))
-        if isinstance(outcome, Refusal):
-            log.info("guest join refused: rate limited (retry after %ss)", outcome.retry_after)
-            raise ClassroomError.rate_limited(outcome.retry_after)
-        record = await self._store.by_code(lesson_code) if lesson_code is not None else None
-        matches = await self._hasher.verify(
-            record.password_hash if record is not None else None,
-            password if isinstance(password, str) else "",
-        )
-        if record is None or record.lesson.ended or not matches:
-            log.info("guest join refused: bad code or password")
-            raise ClassroomError.bad_password()
-        await self._limiter.refund(outcome)
+        # One attempt per lesson at a time on this node: a charge is settled (refunded, or
+        # kept as a failure) before the next is made. Without this, forty students of one
+        # class joining in the same second would each hold a charge while their passwords
+        # are checked, and the lesson's failure window would refuse the right password.
+        async with self._turns.turn(lesson_code or ""):
+            outcome = await self._limiter.charge(
+                self._limits.rules_for(lesson_code, client_address)
+            )
+            if isinstance(outcome, Refusal):
+                log.info("guest join refused: rate limited (retry after %ss)", outcome.retry_after)
+                raise ClassroomError.rate_limited(outcome.retry_after)
+            record = await self._store.by_code(lesson_code) if lesson_code is not None else None
+            matches = await self._hasher.verify(
+                record.password_hash if record is not None else None,
+                password if isinstance(password, str) else "",
+            )
+            if record is None or record.lesson.ended or not matches:
+                log.info("guest join refused: bad code or password")
+                raise ClassroomError.bad_password()
+            await self._limiter.refund(outcome)
         log.info("guest admitted to lesson %s", record.lesson.id)
         return Admission(record.lesson, "student", display_name, guest=True)
 
@@ -410,6 +420,32 @@ class LessonService:
             return None
         log.info("teacher token of lesson %s replaced", lesson_id)
         return token
+
+
+class _Turns:
+    """Takes turns per key: one holder of ``turn(key)`` at a time; idle keys cost nothing."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def teacher_token_hash(token: str) -> str:

@@ -274,6 +274,21 @@ async def test_a_burst_of_parallel_guesses_gets_five_tries(
     assert codes == ["bad_password"] * 5 + ["rate_limited"] * 15
 
 
+async def test_a_whole_class_joining_at_once_all_get_in(
+    service: LessonService, created: CreatedLesson
+) -> None:
+    """Forty right passwords in the same instant, from forty homes: no charge in flight may
+    push the lesson's failure window (30 per hour) over, so nobody is refused."""
+    attempts = [
+        service.admit_guest(created.lesson.code, PASSWORD, f"Học sinh {n}", f"203.0.113.{n}")
+        for n in range(40)
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert refused == []
+    assert len(service._turns) == 0  # no lock left behind
+
+
 async def test_an_ended_lesson_refuses_guests(
     service: LessonService, created: CreatedLesson
 ) -> None:
