@@ -49,6 +49,11 @@ class ErrorCode(StrEnum):
     LESSON_ENDED = "lesson_ended"
     LESSON_LOCKED = "lesson_locked"
     RESUME_FAILED = "resume_failed"
+    # personal join links (raised by classroom.links, listed here as protocol codes)
+    BAD_LINK = "bad_link"
+    LINK_EXPIRED = "link_expired"
+    LINK_REVOKED = "link_revoked"
+    WRONG_LESSON = "wrong_lesson"
     # acting in a lesson
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -104,6 +109,10 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.RESUME_FAILED: (
         "The connection was away too long to carry on where it left off. Join the lesson again."
     ),
+    ErrorCode.BAD_LINK: "This join link is not valid.",
+    ErrorCode.LINK_EXPIRED: "This join link has expired.",
+    ErrorCode.LINK_REVOKED: "This join link has been cancelled. Ask your teacher for a new one.",
+    ErrorCode.WRONG_LESSON: "This join link belongs to another lesson.",
     ErrorCode.FORBIDDEN: "Only the teacher can do that.",
     ErrorCode.NOT_FOUND: "There is no such track or participant in this lesson.",
     ErrorCode.BAD_SDP: (
