@@ -26,7 +26,6 @@ Why these choices:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -39,7 +38,7 @@ from typing import Final, Literal, Protocol
 
 from classroom.errors import ClassroomError
 from classroom.lessons import looks_like_id, normalise_name
-from classroom.passwords import PasswordHasher
+from classroom.passwords import PasswordHasher, token_digest
 from classroom.ratelimit import FailureLimiter, Limit, Refusal, Rule, address_bucket
 
 log = logging.getLogger(__name__)
@@ -271,7 +270,7 @@ class AccountService:
         now = self._clock()
         expires_at = now + self._session_lifetime
         await self._store.delete_expired_sessions(now)
-        await self._store.add_session(session_token_hash(token), record.user.id, now, expires_at)
+        await self._store.add_session(token_digest(token), record.user.id, now, expires_at)
         log.info("user %s logged in", record.user.id)
         return LoginSession(token, record.user, expires_at)
 
@@ -279,7 +278,7 @@ class AccountService:
         """The user of a live session, else ``not_authenticated``."""
         if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_LENGTH:
             raise ClassroomError.not_authenticated()
-        user = await self._store.session_user(session_token_hash(token), self._clock())
+        user = await self._store.session_user(token_digest(token), self._clock())
         if user is None:
             raise ClassroomError.not_authenticated()
         return user
@@ -287,7 +286,7 @@ class AccountService:
     async def logout(self, token: object) -> None:
         """End a session (idempotent: an unknown token is already logged out)."""
         if isinstance(token, str) and 0 < len(token) <= _MAX_TOKEN_LENGTH:
-            await self._store.delete_session(session_token_hash(token))
+            await self._store.delete_session(token_digest(token))
 
     # -- classes ---------------------------------------------------------------------------
 
@@ -381,8 +380,3 @@ def normalise_class_name(name: object) -> str:
         return normalise_name(name)
     except ClassroomError:
         raise ClassroomError.invalid_class_name() from None
-
-
-def session_token_hash(token: str) -> str:
-    """SHA-256 hex: 256 random bits need no salt or stretching, and this allows lookups."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

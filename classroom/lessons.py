@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import secrets
@@ -32,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Protocol
 
 from classroom.errors import ClassroomError
-from classroom.passwords import PasswordHasher
+from classroom.passwords import PasswordHasher, token_digest
 from classroom.ratelimit import FailureLimiter, JoinLimits, Refusal, Rule, address_bucket
 
 log = logging.getLogger(__name__)
@@ -271,7 +270,7 @@ class LessonService:
             )
             try:
                 await self._store.add(
-                    LessonRecord(lesson, password_hash, teacher_token_hash(teacher_token))
+                    LessonRecord(lesson, password_hash, token_digest(teacher_token))
                 )
             except CodeTaken:
                 continue
@@ -375,7 +374,7 @@ class LessonService:
         """
         if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_LENGTH:
             raise ClassroomError.bad_token()
-        record = await self._store.by_teacher_token_hash(teacher_token_hash(token))
+        record = await self._store.by_teacher_token_hash(token_digest(token))
         if record is None or record.lesson.ended:
             raise ClassroomError.bad_token()
         log.info("teacher admitted to lesson %s", record.lesson.id)
@@ -416,7 +415,7 @@ class LessonService:
         if not _looks_like_id(lesson_id):
             return None
         token = secrets.token_urlsafe(32)
-        if not await self._store.set_teacher_token_hash(lesson_id, teacher_token_hash(token)):
+        if not await self._store.set_teacher_token_hash(lesson_id, token_digest(token)):
             return None
         log.info("teacher token of lesson %s replaced", lesson_id)
         return token
@@ -446,12 +445,6 @@ class _Turns:
 
     def __len__(self) -> int:
         return len(self._locks)
-
-
-def teacher_token_hash(token: str) -> str:
-    """SHA-256 hex of a teacher token: enough for 256 random bits (no salt or stretching
-    needed, unlike a human-chosen password), and it makes lookups by token possible."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def normalise_title(title: object) -> str:

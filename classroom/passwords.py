@@ -23,6 +23,7 @@ Why these choices:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import secrets
 import unicodedata
@@ -127,3 +128,11 @@ def _encode(password: str) -> bytes:
     A plain ``encode()`` would raise on them and turn a bad guess into a server error.
     """
     return password.encode("utf-8", "surrogatepass")
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex of a random token (teacher tokens, login sessions, resume tokens).
+
+    Tokens carry 256 random bits, so unlike a human-chosen password they need no salt or
+    stretching; a plain digest stores nothing usable and still allows lookups by token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from classroom.lessons import Lesson
+from classroom.passwords import token_digest
 
 from .moderation import STAFF, Controls
 
@@ -59,10 +59,6 @@ class LiveLesson:
                 session.push(text)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 @dataclass(frozen=True)
 class ResumeTicket:
     lesson_id: str
@@ -87,14 +83,14 @@ class Hub:
         """A new resume token for the participant; the previous one stops working."""
         self.revoke_resume(participant_id)
         token = secrets.token_urlsafe(32)
-        digest = _digest(token)
+        digest = token_digest(token)
         self._resume[digest] = ResumeTicket(lesson_id, participant_id)
         self._resume_of[participant_id] = digest
         return token
 
     def take_resume(self, token: str) -> ResumeTicket | None:
         """Use a resume token up: the ticket it stood for, or ``None`` if it is not live."""
-        ticket = self._resume.pop(_digest(token), None)
+        ticket = self._resume.pop(token_digest(token), None)
         if ticket is not None:
             self._resume_of.pop(ticket.participant_id, None)
         return ticket
