@@ -302,10 +302,7 @@ class Session:
         for old in earlier:
             # The same student from a second device: the newer connection wins, never two.
             old.push(messages.event("session_replaced", {}))
-            if old.state == "closed":
-                await old._depart(REPLACED_BY_DEVICE)
-            else:
-                await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
+            await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
         return self._welcome(resumed=False)
 
     def _same_student_elsewhere(self) -> list[Session]:
@@ -692,10 +689,7 @@ class Session:
         # Media first: nothing of theirs is forwarded, and nothing reaches them, from now on.
         target.push(messages.event("removed", {"by": self.participant_id}))
         self.push(messages.ok(request.id, {"participant": target.participant_id}))
-        if target.state == "closed":
-            await target._depart("removed")  # reconnecting: nobody to close
-        else:
-            await target.shutdown(CLOSE_REMOVED, "removed")
+        await target.shutdown(CLOSE_REMOVED, "removed")
 
     async def _end_lesson(self, request: messages.EndLesson) -> None:
         assert self.live is not None
@@ -707,10 +701,7 @@ class Session:
         for session in list(live.sessions.values()):
             session.push(ended)
         for session in list(live.sessions.values()):
-            if session.state == "closed":
-                await session._depart("lesson_ended")  # reconnecting: nobody to close
-            else:
-                await session.shutdown(CLOSE_LESSON_ENDED, "lesson_ended")
+            await session.shutdown(CLOSE_LESSON_ENDED, "lesson_ended")
         await self.media.close_lesson(live.lesson.id)
 
     # -- leaving -------------------------------------------------------------------------
@@ -718,8 +709,13 @@ class Session:
     async def shutdown(self, code: int = CLOSE_NORMAL, reason: str = "left") -> None:
         """Close this socket (once). The participant leaves the lesson — others told, media
         closed — unless the socket merely dropped (it may resume within the grace period) or a
-        newer socket of the same participant replaced it."""
+        newer socket of the same participant replaced it.
+
+        On a participant whose socket already dropped (reconnecting), a final reason — removed,
+        lesson ended, replaced by another device — ends its grace period: it leaves now."""
         if self.state == "closed":
+            if reason not in RESUMABLE and reason != "replaced" and self._is_current():
+                await self._depart(reason)
             return
         was_admitted = self.state == "admitted"
         self.state = "closed"

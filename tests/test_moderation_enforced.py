@@ -253,3 +253,26 @@ async def test_a_removed_student_is_cut_off_within_a_second(server: RunningServe
     finally:
         for c in (intruder, other, teacher):
             await c.close()
+
+
+async def test_removing_a_reconnecting_participant_ends_its_grace_period(
+    server: RunningServer,
+) -> None:
+    teacher, lesson = await teacher_publishing(server)
+    student = await student_in(server, lesson, "Rơi mạng")
+    try:
+        away = asyncio.ensure_future(teacher.next_event("participant_updated"))
+        student.ws.transport.abort()
+        assert (await away)["state"] == "reconnecting"
+        left = asyncio.ensure_future(teacher.next_event("participant_left"))
+        await teacher.request("remove", participant=pid(student))
+        assert (await left) == {"id": pid(student), "reason": "removed"}
+        probe = await Client(server.ws_url).connect()
+        try:
+            code = await refused(probe, "join", resume=student.joined["resume_token"])
+            assert code == "resume_failed"
+        finally:
+            await probe.close()
+    finally:
+        await student.close()
+        await teacher.close()
