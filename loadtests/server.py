@@ -18,7 +18,7 @@ from pathlib import Path
 
 from loadtests.signaling import http_request
 
-__all__ = ["LocalServer", "ServerError", "free_port", "wait_healthy"]
+__all__ = ["LocalServer", "ServerError", "free_port", "serve_command", "wait_healthy"]
 
 
 class ServerError(RuntimeError):
@@ -49,6 +49,26 @@ async def wait_healthy(
             last = str(exc)
         await asyncio.sleep(0.2)
     raise ServerError(f"server not healthy after {within:.0f} s ({last})")
+
+
+def serve_command(
+    port: int,
+    data_dir: Path,
+    *,
+    python: str = sys.executable,
+    module: str = "web.cli",
+    log_level: str | None = None,
+) -> list[str]:
+    """``lophoc serve`` on 127.0.0.1 without TLS, with ICE pinned to loopback: candidates
+    gathered on 127.0.0.1 only, and only 127.0.0.0/8 accepted (the network rule)."""
+    command = [
+        *(python, "-m", module, "serve", "--host", "127.0.0.1", "--port", str(port)),
+        *("--no-tls", "--data-dir", str(data_dir)),
+        *("--ice-address", "127.0.0.1", "--ice-accept", "127.0.0.0/8"),
+    ]
+    if log_level is not None:
+        command += ["--log-level", log_level]
+    return command
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -90,23 +110,7 @@ class LocalServer:
         return self.process.pid if self.process is not None else None
 
     def command(self) -> list[str]:
-        return [
-            self.python,
-            "-m",
-            "web.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--no-tls",
-            "--data-dir",
-            str(self.data_dir),
-            "--ice-address",
-            "127.0.0.1",
-            "--ice-accept",
-            "127.0.0.0/8",
-        ]
+        return serve_command(self.port, self.data_dir, python=self.python)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.data_dir.mkdir(parents=True, exist_ok=True)

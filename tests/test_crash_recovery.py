@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from classroom.admin import admin_records
+from loadtests.server import ServerError, serve_command, wait_healthy
 from tests.client import Client, ProtocolError
 from tests.conftest import free_port
 
@@ -35,26 +35,18 @@ ROOT = Path(__file__).parent.parent
 @contextlib.asynccontextmanager
 async def server_process(data: Path, port: int) -> AsyncIterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"),
-            *("--port", str(port), "--no-tls", "--data-dir", str(data)),
-            *("--ice-address", "127.0.0.1", "--ice-accept", "127.0.0.0/8"),
-            *("--log-level", "warning"),
-        ],
+        serve_command(port, data, log_level="warning"),
         cwd=ROOT,
         env=dict(os.environ, LOPHOC_NODE_ID=NODE),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                if process.poll() is not None:
-                    raise AssertionError(process.stderr.read().decode() if process.stderr else "")
-                await asyncio.sleep(0.05)
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}", 30, process)
+        except ServerError as exc:
+            log = process.stderr.read().decode() if process.stderr and process.poll() else ""
+            raise AssertionError(f"{exc}\n{log}") from None
         yield process
     finally:
         if process.poll() is None:

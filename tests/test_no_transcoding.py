@@ -7,15 +7,13 @@ real. Media must flow, and no tripwire may have fired.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from loadtests.server import serve_command, wait_healthy
 from tests.client import Client
 from tests.conftest import RunningServer, free_port
 from tests.peers import ColourTrack, ToneTrack, close_to, wait_for
@@ -28,39 +26,14 @@ async def test_media_flows_with_codec_factories_forbidden_in_the_server(tmp_path
     tripwire = tmp_path / "tripwire.log"
     env = dict(os.environ, LOPHOC_TRIPWIRE=str(tripwire))
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.codec_tripwire",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-tls",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ice-address",
-            "127.0.0.1",
-            "--ice-accept",
-            "127.0.0.0/8",
-            "--log-level",
-            "warning",
-        ],
+        serve_command(port, tmp_path / "data", module="tests.codec_tripwire", log_level="warning"),
         cwd=Path(__file__).parent.parent,
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
     clients: list[Client] = []
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                try:
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.05)
+        await wait_healthy(base, 20, process)
         server = RunningServer(base, f"ws://127.0.0.1:{port}/ws", None)
         lesson = await server.create_lesson()
         teacher = await Client(server.ws_url).connect()

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import IO, Any
 import httpx
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, WebSocket
 
+from loadtests.server import serve_command
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,25 +45,7 @@ class LophocServer:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "web.cli",
-            "serve",
-            "--no-tls",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--ice-address",
-            "127.0.0.1",
-            "--ice-accept",
-            "127.0.0.0/8",
-            "--log-level",
-            "info",
-        ]
+        return serve_command(self.port, self.data_dir, log_level="info")
 
     async def start(self, timeout: float = 30.0) -> LophocServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
