@@ -1,9 +1,10 @@
 """The school's records services, built together over one open database.
 
 :func:`open_records` is what the web app and the admin command line call: it loads (or, on
-first start, creates) the join-link secret and wires accounts, rosters, links, attendance and
-reports to their SQL stores. Lessons stay built by the caller, which passes ``records.links``
-to :class:`~classroom.lessons.LessonService` so that students can be admitted by link.
+first start, creates) the join-link secret and wires accounts, rosters, links, attendance,
+reports and the safety records (audit log, bans, incidents) to their SQL stores. Lessons stay
+built by the caller, which passes ``records.links`` to
+:class:`~classroom.lessons.LessonService` so that students can be admitted by link.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from classroom.passwords import PasswordHasher
 from classroom.ratelimit import FailureLimiter
 from classroom.reports import SCHOOL_TIMEZONE, ReportPolicy, ReportService
 from classroom.rosters import RosterService
+from classroom.safety import SafetyService
 from classroom.storage import Database
 
 
@@ -30,6 +32,7 @@ class Records:
     links: LinkService
     attendance: AttendanceRecorder
     reports: ReportService
+    safety: SafetyService
 
 
 def _now() -> datetime:
@@ -52,9 +55,8 @@ async def open_records(
     ``zone``: the school's time zone for dates and CSV times (default Asia/Ho_Chi_Minh)."""
     secret = await load_link_secret(database.secrets, link_secret)
     links = LinkService(database.links, secret, clock=clock)
-    attendance = AttendanceRecorder(
-        database.attendance, node_id if node_id is not None else default_node_id(), clock=clock
-    )
+    node = node_id if node_id is not None else default_node_id()
+    attendance = AttendanceRecorder(database.attendance, node, clock=clock)
     return Records(
         accounts=AccountService(database.accounts, limiter, hasher=hasher, clock=clock),
         rosters=RosterService(database.rosters, clock=clock),
@@ -69,4 +71,5 @@ async def open_records(
             zone=zone if zone is not None else ZoneInfo(SCHOOL_TIMEZONE),
             clock=clock,
         ),
+        safety=SafetyService(database.safety, attendance.node_id, clock=clock),
     )

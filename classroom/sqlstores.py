@@ -1,4 +1,5 @@
-"""SQL implementations of the records ports: accounts, rosters, links, attendance, reports.
+"""SQL implementations of the records ports: accounts, rosters, links, attendance, reports,
+safety (audit log, bans, incidents).
 
 SQLAlchemy Core over the tables in ``classroom.tables``; one transaction per method, committed
 before the method returns. The same statements run on SQLite and PostgreSQL: where the two
@@ -11,13 +12,14 @@ A method that reads and then writes on SQLite opens its transaction with ``BEGIN
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -39,12 +41,25 @@ from classroom.attendance import (
 from classroom.links import JoinLink
 from classroom.reports import FrozenReport
 from classroom.rosters import ImportResult, RosterEntry, RosterRow
+from classroom.safety import (
+    Action,
+    Ban,
+    Incident,
+    IncidentCategory,
+    ModerationEntry,
+    NewAction,
+    Party,
+    encode_json,
+)
 from classroom.tables import (
     attendance_events,
     class_teachers,
     classes,
+    incidents,
     join_links,
+    lesson_bans,
     lesson_reports,
+    moderation_actions,
     node_heartbeats,
     roster_entries,
     server_secrets,
@@ -727,3 +742,222 @@ class SqlSecretStore:
                 )
             ).scalar_one()
         return value
+
+
+# --- safety: audit log, bans, incidents ---------------------------------------------------------
+
+
+class SqlSafetyStore:
+    """:class:`classroom.safety.SafetyStore` in SQL. The audit log and incidents are inserts
+    only; a ban is updated once, when it is lifted, in the same transaction as its log row."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def append_action(self, entry: NewAction) -> ModerationEntry:
+        async with self._engine.begin() as connection:
+            return await self._append_action(connection, entry)
+
+    @staticmethod
+    async def _append_action(connection: AsyncConnection, entry: NewAction) -> ModerationEntry:
+        target = entry.target
+        row = (
+            await connection.execute(
+                moderation_actions.insert()
+                .values(
+                    lesson_id=entry.lesson_id,
+                    at=entry.at,
+                    node_id=entry.node_id,
+                    actor_participant_id=entry.actor.participant_id,
+                    actor_name=entry.actor.name,
+                    actor_role=entry.actor.role,
+                    action=str(entry.action),
+                    target_participant_id=target.participant_id if target else None,
+                    target_name=target.name if target else None,
+                    target_role=target.role if target else None,
+                    target_roster_entry_id=target.roster_entry_id if target else None,
+                    reason=entry.reason,
+                    detail=entry.detail,
+                )
+                .returning(*moderation_actions.c)
+            )
+        ).one()
+        return _action(row)
+
+    async def actions(self, lesson_id: str, *, last: int | None = None) -> list[ModerationEntry]:
+        statement = select(moderation_actions).where(moderation_actions.c.lesson_id == lesson_id)
+        if last is not None:
+            statement = statement.order_by(moderation_actions.c.id.desc()).limit(last)
+        else:
+            statement = statement.order_by(moderation_actions.c.id)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        entries = [_action(row) for row in rows]
+        return sorted(entries, key=lambda e: e.id) if last is not None else entries
+
+    async def add_ban(self, ban: Ban, audit: NewAction) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                lesson_bans.insert().values(
+                    id=ban.id,
+                    lesson_id=ban.lesson_id,
+                    participant_id=ban.participant_id,
+                    display_name=ban.name,
+                    roster_entry_id=ban.roster_entry_id,
+                    device_digest=ban.device_digest,
+                    banned_at=ban.banned_at,
+                    banned_by=ban.banned_by,
+                )
+            )
+            await self._append_action(connection, audit)
+
+    async def lift_ban(
+        self, lesson_id: str, ban_id: str, at: datetime, by: str, audit: Callable[[Ban], NewAction]
+    ) -> Ban | None:
+        async with _writing(self._engine) as connection:
+            row = (
+                await connection.execute(
+                    update(lesson_bans)
+                    .where(
+                        lesson_bans.c.id == ban_id,
+                        lesson_bans.c.lesson_id == lesson_id,
+                        lesson_bans.c.lifted_at.is_(None),
+                    )
+                    .values(lifted_at=at, lifted_by=by)
+                    .returning(*lesson_bans.c)
+                )
+            ).first()
+            if row is None:
+                return None
+            ban = _ban(row)
+            await self._append_action(connection, audit(ban))
+        return ban
+
+    async def bans(self, lesson_id: str) -> list[Ban]:
+        statement = (
+            select(lesson_bans)
+            .where(lesson_bans.c.lesson_id == lesson_id, lesson_bans.c.lifted_at.is_(None))
+            .order_by(lesson_bans.c.banned_at, lesson_bans.c.id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [_ban(row) for row in rows]
+
+    async def banned(
+        self, lesson_id: str, roster_entry_id: str | None, device_digest: str | None
+    ) -> Ban | None:
+        who = []
+        if roster_entry_id is not None:
+            who.append(lesson_bans.c.roster_entry_id == roster_entry_id)
+        if device_digest is not None:
+            who.append(lesson_bans.c.device_digest == device_digest)
+        if not who:
+            return None
+        statement = (
+            select(lesson_bans)
+            .where(
+                lesson_bans.c.lesson_id == lesson_id,
+                lesson_bans.c.lifted_at.is_(None),
+                or_(*who),
+            )
+            .order_by(lesson_bans.c.banned_at)
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        return _ban(row) if row is not None else None
+
+    async def add_incident(self, incident: Incident) -> None:
+        reporter = incident.reporter
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                incidents.insert().values(
+                    id=incident.id,
+                    lesson_id=incident.lesson_id,
+                    at=incident.at,
+                    node_id=incident.node_id,
+                    reporter_participant_id=reporter.participant_id,
+                    reporter_name=reporter.name,
+                    reporter_role=reporter.role,
+                    reporter_roster_entry_id=reporter.roster_entry_id,
+                    category=str(incident.category),
+                    text=incident.text,
+                    context=encode_json(incident.context, 1 << 20),
+                )
+            )
+
+    async def incidents(self, lesson_ids: Sequence[str] | None, *, limit: int) -> list[Incident]:
+        statement = select(incidents).order_by(incidents.c.at.desc(), incidents.c.id).limit(limit)
+        if lesson_ids is not None:
+            if not lesson_ids:
+                return []
+            statement = statement.where(incidents.c.lesson_id.in_(list(lesson_ids)))
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [_incident(row) for row in rows]
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(select(incidents).where(incidents.c.id == incident_id))
+            ).first()
+        return _incident(row) if row is not None else None
+
+
+def _party(participant_id: str, name: str, role: str, roster_entry_id: str | None) -> Party:
+    return Party(participant_id, name, role, roster_entry_id)
+
+
+def _action(row: Row[Any]) -> ModerationEntry:
+    target = None
+    if row.target_participant_id is not None:
+        target = _party(
+            row.target_participant_id,
+            row.target_name,
+            row.target_role,
+            row.target_roster_entry_id,
+        )
+    return ModerationEntry(
+        id=int(row.id),
+        lesson_id=row.lesson_id,
+        at=row.at,
+        node_id=row.node_id,
+        actor=_party(row.actor_participant_id, row.actor_name, row.actor_role, None),
+        action=Action(row.action),
+        target=target,
+        reason=row.reason,
+        detail=json.loads(row.detail),
+    )
+
+
+def _ban(row: Row[Any]) -> Ban:
+    return Ban(
+        id=row.id,
+        lesson_id=row.lesson_id,
+        participant_id=row.participant_id,
+        name=row.display_name,
+        roster_entry_id=row.roster_entry_id,
+        device_digest=row.device_digest,
+        banned_at=row.banned_at,
+        banned_by=row.banned_by,
+        lifted_at=row.lifted_at,
+        lifted_by=row.lifted_by,
+    )
+
+
+def _incident(row: Row[Any]) -> Incident:
+    return Incident(
+        id=row.id,
+        lesson_id=row.lesson_id,
+        at=row.at,
+        node_id=row.node_id,
+        reporter=_party(
+            row.reporter_participant_id,
+            row.reporter_name,
+            row.reporter_role,
+            row.reporter_roster_entry_id,
+        ),
+        category=IncidentCategory(row.category),
+        text=row.text,
+        context=json.loads(row.context),
+    )

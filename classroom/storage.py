@@ -42,6 +42,7 @@ from classroom.sqlstores import (
     SqlLinkStore,
     SqlReportStore,
     SqlRosterStore,
+    SqlSafetyStore,
     SqlSecretStore,
 )
 from classroom.tables import UTCDateTime, lessons, metadata
@@ -184,6 +185,7 @@ class Database:
     attendance: SqlAttendanceStore
     reports: SqlReportStore
     secrets: SqlSecretStore
+    safety: SqlSafetyStore
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -237,6 +239,7 @@ async def open_database(url: str | URL, *, schema: str | None = None) -> Databas
         attendance=SqlAttendanceStore(engine),
         reports=SqlReportStore(engine),
         secrets=SqlSecretStore(engine),
+        safety=SqlSafetyStore(engine),
     )
 
 

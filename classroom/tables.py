@@ -18,6 +18,9 @@ Tables (see the migrations for why each constraint exists):
 * ``node_heartbeats`` — each node's last heartbeat, for closing intervals after a crash.
 * ``lesson_reports`` — frozen reports and their SHA-256 content hashes (append-only too).
 * ``server_secrets`` — secrets generated on first start (the join-link key).
+* ``moderation_actions`` — the audit log of moderation actions (append-only).
+* ``lesson_bans`` — who may not come back into a lesson (by roster entry or device key).
+* ``incidents`` — participants' reports of problems, with their context (append-only).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from classroom.safety import Action, IncidentCategory
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -263,5 +268,71 @@ server_secrets = Table(
     Column("created_at", UTCDateTime(timezone=True), nullable=False),
 )
 
-APPEND_ONLY_TABLES: Final = ("attendance_events", "lesson_reports")
+MODERATION_ACTIONS: Final = tuple(str(action) for action in Action)
+INCIDENT_CATEGORIES: Final = tuple(str(category) for category in IncidentCategory)
+LESSON_ROLES: Final = ("teacher", "moderator", "student", "guest")
+
+moderation_actions = Table(
+    "moderation_actions",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("lesson_id", String(36), ForeignKey("lessons.id"), nullable=False),
+    Column("at", UTCDateTime(timezone=True), nullable=False),
+    Column("node_id", String(64), nullable=False),
+    Column("actor_participant_id", String(64), nullable=False),
+    Column("actor_name", String(64), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target_participant_id", String(64), nullable=True),
+    Column("target_name", String(64), nullable=True),
+    Column("target_role", String(16), nullable=True),
+    Column("target_roster_entry_id", String(36), ForeignKey("roster_entries.id"), nullable=True),
+    Column("reason", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+    CheckConstraint(_in("action", MODERATION_ACTIONS), name="action"),
+    CheckConstraint(_in("actor_role", LESSON_ROLES), name="actor_role"),
+    Index("ix_moderation_actions_lesson_id", "lesson_id", "id"),
+)
+
+lesson_bans = Table(
+    "lesson_bans",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("lesson_id", String(36), ForeignKey("lessons.id"), nullable=False),
+    Column("participant_id", String(64), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("roster_entry_id", String(36), ForeignKey("roster_entries.id"), nullable=True),
+    Column("device_digest", String(64), nullable=True),
+    Column("banned_at", UTCDateTime(timezone=True), nullable=False),
+    Column("banned_by", String(64), nullable=False),
+    Column("lifted_at", UTCDateTime(timezone=True), nullable=True),
+    Column("lifted_by", String(64), nullable=True),
+    Index("ix_lesson_bans_lesson_id", "lesson_id", "banned_at"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("lesson_id", String(36), ForeignKey("lessons.id"), nullable=False),
+    Column("at", UTCDateTime(timezone=True), nullable=False),
+    Column("node_id", String(64), nullable=False),
+    Column("reporter_participant_id", String(64), nullable=False),
+    Column("reporter_name", String(64), nullable=False),
+    Column("reporter_role", String(16), nullable=False),
+    Column("reporter_roster_entry_id", String(36), ForeignKey("roster_entries.id"), nullable=True),
+    Column("category", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    CheckConstraint(_in("category", INCIDENT_CATEGORIES), name="category"),
+    Index("ix_incidents_lesson_id", "lesson_id", "at"),
+    Index("ix_incidents_at", "at"),
+)
+
+APPEND_ONLY_TABLES: Final = (
+    "attendance_events",
+    "lesson_reports",
+    "moderation_actions",
+    "incidents",
+)
 """Tables whose rows, once written, the database itself refuses to change or delete."""

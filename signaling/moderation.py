@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from classroom.safety import Action
+
 from .errors import SignalingError
 
 Role = Literal["teacher", "moderator", "student", "guest"]
@@ -39,30 +41,6 @@ DEFAULT_PERMISSIONS: frozenset[Permission] = frozenset(
 
 WaitingRoom = Literal["everyone", "guests", "nobody"]
 WAITING_ROOM_MODES: tuple[WaitingRoom, ...] = ("everyone", "guests", "nobody")
-
-
-class Action(StrEnum):
-    """Moderation actions (the audit log's ``action`` column)."""
-
-    ADMIT = "admit"
-    DENY = "deny"
-    REMOVE = "remove"
-    BAN = "ban"
-    UNBAN = "unban"
-    MUTE = "mute"
-    STOP_VIDEO = "stop_video"
-    ASK_UNMUTE = "ask_unmute"
-    MAKE_MODERATOR = "make_moderator"
-    REVOKE_MODERATOR = "revoke_moderator"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    SET_PERMISSIONS = "set_permissions"
-    SET_WAITING_ROOM = "set_waiting_room"
-    CHAT_OFF = "chat_off"
-    CHAT_ON = "chat_on"
-    DELETE_MESSAGE = "delete_message"
-    LOWER_HAND = "lower_hand"
-    END_LESSON = "end_lesson"
 
 
 #: Actions only the teacher may take (moderators may take every other one).

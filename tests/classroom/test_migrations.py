@@ -1,4 +1,5 @@
-"""Migration 0002 (records) on SQLite and PostgreSQL: from 0001 with data, down and up again."""
+"""Migrations 0002 (records) and 0003 (safety) on SQLite and PostgreSQL: from 0001 with data,
+down and up again."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ async def test_downgrade_to_0001_keeps_lessons_and_upgrade_restores_everything(
 
         await connection.run_sync(migrate, "upgrade", "head")
         revision, tables, columns = await connection.run_sync(shape)
-        assert revision == "0002"
+        assert revision == "0003"
         assert tables == {*metadata.tables, "alembic_version"}
         assert columns == {column.name for column in lessons.columns}
 
