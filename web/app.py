@@ -320,6 +320,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/", _page("index.html")),
         Route("/teach", _page("teach.html")),
         Route("/l/{code}", _page("lesson.html")),
+        Route("/login", _page("login.html")),
+        Route("/lessons", _page("lessons.html")),
+        Route("/lessons/{lesson_id}/report", _page("report.html")),
+        Route("/classes/{class_id}/report", _page("class-report.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
