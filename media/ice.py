@@ -12,6 +12,13 @@ in the networks its operator expects. So:
   candidates the server announces, while the sockets stay bound to the private address;
 * remote candidates, incoming STUN checks and every outgoing datagram are limited to
   ``accept_networks``;
+* a remote ``a=end-of-candidates`` is never applied from an SDP: browsers hide their addresses
+  behind mDNS names (which the server drops) until a page may use the camera or microphone, so
+  a listening phone's candidate list is empty and ICE works only from the peer-reflexive
+  candidates its checks reveal. aioice, told "no more candidates" while it knows none, drops
+  the component: it then gathers no candidate of its own (an answer without any) or fails at
+  once. The end of candidates reaches aioice only through ``Transport.add_candidate(None)``,
+  after RFC 8863's patience (``media.transport.END_OF_CANDIDATES_PATIENCE``);
 * STUN/TURN servers are used only when configured: never an implicit public one.
 """
 
@@ -79,12 +86,14 @@ class IceSettings:
         return self.accepts(host)
 
     def filter_sdp(self, sdp: str) -> str:
-        """Drop the SDP's candidate lines the server would not accept; keep all else as is."""
+        """Drop the SDP's candidate lines the server would not accept, and its
+        ``a=end-of-candidates`` (see the module's docstring); keep all else as is."""
         lines = sdp.splitlines(keepends=True)
         return "".join(
             line
             for line in lines
-            if not line.startswith("a=candidate:") or self.accepts_candidate_line(line)
+            if not line.startswith("a=end-of-candidates")
+            and (not line.startswith("a=candidate:") or self.accepts_candidate_line(line))
         )
 
     def announce(self, sdp: str) -> str:

@@ -54,6 +54,17 @@ logger = logging.getLogger(__name__)
 RTCP_INTERVAL = 1.0
 """Seconds between the SFU's own RTCP reports (RFC 3550 §6.2 allows this for small sessions)."""
 NTP_EPOCH_OFFSET = 2208988800
+END_OF_CANDIDATES_PATIENCE = 39.5
+"""Seconds between a client's end of candidates and telling aioice (RFC 8863's ICE PAC timer).
+
+A browser page without camera or microphone permission hides its host candidates behind mDNS
+names, which the server drops: the client's trickled candidates are then nothing but the
+end-of-candidates marker, which can arrive (over the WebSocket) before the browser's first
+connectivity check (over UDP, which Wi-Fi may lose or delay). aioice, told the end while it
+knows no remote candidate, fails ICE at once and drops the component, so the peer-reflexive
+candidate that check would have taught it is never used. Waiting the patience RFC 8863 asks for
+keeps ICE open for those checks; a transport still unconnected then gets the end, and fails as
+before."""
 
 
 class MediaError(Exception):
@@ -98,6 +109,8 @@ class Transport:
         self._peer: tuple[str, int] | None = None
         self._tick: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._end_of_candidates: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Future[None] | None = None
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     @staticmethod
@@ -196,10 +209,10 @@ class Transport:
             raise MediaError("no_transport", "This connection has not been negotiated yet.")
         ice_transport = self._dtls.transport
         if candidate is None:
-            try:
-                await ice_transport.addRemoteCandidate(None)
-            except ValueError:
-                pass
+            if self._end_of_candidates is None:
+                self._end_of_candidates = asyncio.get_running_loop().call_later(
+                    END_OF_CANDIDATES_PATIENCE, self._patience_over
+                )
             return True
         line = str(candidate.get("candidate") or "")
         if line.startswith("a="):
@@ -220,6 +233,18 @@ class Transport:
             return False
         self.candidates_added += 1
         return True
+
+    def _patience_over(self) -> None:
+        self._ending = asyncio.ensure_future(self._end_remote_candidates())
+
+    async def _end_remote_candidates(self) -> None:
+        """Tell aioice the client's candidates ended (after the patience), unless connected."""
+        if self.closed or self.connected or self._dtls is None:
+            return
+        try:
+            await self._dtls.transport.addRemoteCandidate(None)
+        except ValueError:
+            pass
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -305,6 +330,8 @@ class Transport:
         self._down()
         if self._tick is not None:
             self._tick.cancel()
+        if self._end_of_candidates is not None:
+            self._end_of_candidates.cancel()
         await self.pc.close()
 
 
