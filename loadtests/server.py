@@ -58,6 +58,7 @@ def serve_command(
     python: str = sys.executable,
     module: str = "web.cli",
     log_level: str | None = None,
+    waiting_room: str | None = None,
 ) -> list[str]:
     """``lophoc serve`` on 127.0.0.1 without TLS, with ICE pinned to loopback: candidates
     gathered on 127.0.0.1 only, and only 127.0.0.0/8 accepted (the network rule)."""
@@ -68,6 +69,8 @@ def serve_command(
     ]
     if log_level is not None:
         command += ["--log-level", log_level]
+    if waiting_room is not None:
+        command += ["--waiting-room", waiting_room]
     return command
 
 
@@ -110,7 +113,8 @@ class LocalServer:
         return self.process.pid if self.process is not None else None
 
     def command(self) -> list[str]:
-        return serve_command(self.port, self.data_dir, python=self.python)
+        # Guests straight in: the benchmark measures forwarding, not a teacher admitting 40.
+        return serve_command(self.port, self.data_dir, python=self.python, waiting_room="nobody")
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.data_dir.mkdir(parents=True, exist_ok=True)

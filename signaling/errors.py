@@ -49,6 +49,10 @@ class ErrorCode(StrEnum):
     LESSON_ENDED = "lesson_ended"
     LESSON_LOCKED = "lesson_locked"
     RESUME_FAILED = "resume_failed"
+    BANNED = "banned"
+    WAITING_ROOM_FULL = "waiting_room_full"
+    # waiting room
+    WAITING = "waiting"
     # personal join links (raised by classroom.links, listed here as protocol codes)
     BAD_LINK = "bad_link"
     LINK_EXPIRED = "link_expired"
@@ -57,6 +61,8 @@ class ErrorCode(StrEnum):
     # acting in a lesson
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    INVALID_MESSAGE = "invalid_message"
+    UNAVAILABLE = "unavailable"
     # media negotiation
     BAD_SDP = "bad_sdp"
     UNSUPPORTED_CODEC = "unsupported_codec"
@@ -78,6 +84,7 @@ class CloseCode(IntEnum):
     LESSON_ENDED = 4003
     SLOW_CONSUMER = 4004  # the client did not read its events
     REMOVED = 4005  # staff removed the participant
+    DENIED = 4006  # staff did not let the participant in from the waiting room
 
 
 #: Default human message per code: what a teacher or student should understand and do.
@@ -109,12 +116,17 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.RESUME_FAILED: (
         "The connection was away too long to carry on where it left off. Join the lesson again."
     ),
+    ErrorCode.BANNED: "The teacher has removed you from this lesson; you cannot join it again.",
+    ErrorCode.WAITING_ROOM_FULL: "Too many people are waiting to join. Try again in a minute.",
+    ErrorCode.WAITING: "Please wait: the teacher has not let you in yet.",
     ErrorCode.BAD_LINK: "This join link is not valid.",
     ErrorCode.LINK_EXPIRED: "This join link has expired.",
     ErrorCode.LINK_REVOKED: "This join link has been cancelled. Ask your teacher for a new one.",
     ErrorCode.WRONG_LESSON: "This join link belongs to another lesson.",
     ErrorCode.FORBIDDEN: "Only the teacher can do that.",
     ErrorCode.NOT_FOUND: "There is no such track or participant in this lesson.",
+    ErrorCode.INVALID_MESSAGE: "Write a message of 1 to 500 characters.",
+    ErrorCode.UNAVAILABLE: "This is not available on this server.",
     ErrorCode.BAD_SDP: (
         "The browser described its camera and microphone in a way the server cannot use. "
         "Reload the page, or try another browser."

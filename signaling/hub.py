@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from classroom.lessons import Lesson
 from classroom.passwords import token_digest
 
-from .moderation import STAFF, Controls
+from .chat import ChatLog
+from .moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
 
 if TYPE_CHECKING:
     from .session import Session
@@ -33,6 +34,20 @@ class LiveLesson:
     """What students receive of each other: nothing, audio only (default: students can speak
     up in class but 40 cameras do not land on every phone), or audio and video."""
     controls: Controls = field(default_factory=Controls)
+    waiting: dict[str, Session] = field(default_factory=dict)
+    """Participants knocking in the waiting room, first come first: no media, no names."""
+    chat: ChatLog = field(default_factory=lambda: ChatLog(100))
+
+    def staff_present(self) -> bool:
+        """Whether a teacher or moderator is in the lesson (also while reconnecting)."""
+        return any(s.role in STAFF for s in self.sessions.values())
+
+    def staff(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.role in STAFF]
+
+    def tell_staff(self, text: str) -> None:
+        for session in self.staff():
+            session.push(text)
 
     def may_receive(self, viewer_role: str, publisher_role: str, kind: str) -> bool:
         """Whether a participant in ``viewer_role`` receives a ``kind`` track of a publisher in
@@ -69,7 +84,10 @@ class Hub:
     """Every live lesson on this node, the unauthenticated sockets per client address, the
     resume tokens of its participants and the grace timers of those whose socket dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, waiting_room: str = "guests") -> None:
+        if waiting_room not in WAITING_ROOM_MODES:
+            raise ValueError(f"waiting room mode is one of {WAITING_ROOM_MODES}")
+        self.waiting_room: WaitingRoom = waiting_room  # type: ignore[assignment]
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
         self.lock = asyncio.Lock()
@@ -130,15 +148,19 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def live(self, lesson: Lesson) -> LiveLesson:
+    def live(self, lesson: Lesson, *, chat_history: int = 100) -> LiveLesson:
         live = self.lessons.get(lesson.id)
         if live is None:
-            live = self.lessons[lesson.id] = LiveLesson(lesson)
+            live = self.lessons[lesson.id] = LiveLesson(
+                lesson,
+                controls=Controls(waiting_room=self.waiting_room),
+                chat=ChatLog(chat_history),
+            )
         return live
 
     def drop_if_empty(self, lesson_id: str) -> None:
         live = self.lessons.get(lesson_id)
-        if live is not None and not live.sessions:
+        if live is not None and not live.sessions and not live.waiting:
             del self.lessons[lesson_id]
 
     def participant_count(self) -> int:

@@ -83,6 +83,26 @@ class Limits:
     #: Seconds a participant whose socket dropped stays in the lesson as "reconnecting", able
     #: to resume with its resume token (a phone moving from Wi-Fi to mobile data).
     resume_grace: float = 60.0
+    #: Participants knocking in one lesson's waiting room at once (``waiting_room_full``).
+    waiting_per_lesson: int = 100
+
+    # -- chat and incident reports (SECURITY.md 17) ------------------------------------------
+    #: One chat message, in characters after normalisation (``invalid_message`` beyond).
+    max_chat_chars: int = 500
+    #: Chat messages per participant per second (sustained) …
+    chat_rate: float = 0.5
+    #: … and at once (``rate_limited`` with ``retry_after`` beyond).
+    chat_burst: int = 5
+    #: Chat messages a lesson keeps for newcomers and incident reports (older ones drop off).
+    chat_history: int = 100
+    #: One incident report's text, in characters.
+    max_incident_chars: int = 1000
+    #: Incident reports per participant: one per this many seconds on average …
+    incident_interval: float = 30.0
+    #: … and at most this many at once.
+    incident_burst: int = 3
+    #: The browser's device key sent with ``join`` (random, URL-safe).
+    max_device_chars: int = 64
 
     def __post_init__(self) -> None:
         for f in fields(self):

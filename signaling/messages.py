@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from classroom.safety import IncidentCategory
+
 from .errors import ErrorCode, RequestId, SignalingError
 from .limits import DEFAULT_LIMITS, Limits
 from .sdp_guard import Candidate, parse_candidate
@@ -43,25 +45,33 @@ from .sdp_guard import Candidate, parse_candidate
 __all__ = [
     "MAX_REQUEST_ID",
     "REQUEST_TYPES",
+    "Admit",
     "Answer",
     "AskUnmute",
+    "Bans",
+    "Chat",
+    "DeleteMessage",
+    "Deny",
     "EndLesson",
     "Ice",
     "IceCandidate",
     "Join",
     "Leave",
     "LowerHand",
+    "ModerationLog",
     "Mute",
     "Pause",
     "Ping",
     "Publish",
     "RaiseHand",
     "Remove",
+    "ReportIncident",
     "Request",
     "RequestId",
     "SetModerator",
     "Settings",
     "Subscribe",
+    "Unban",
     "View",
     "error",
     "error_for",
@@ -98,6 +108,7 @@ class Join:
     name: str | None = None
     resume: str | None = None
     link: str | None = None
+    device: str | None = None  # the browser's random device key (bans of guests use it)
 
     @property
     def is_teacher(self) -> bool:
@@ -258,10 +269,76 @@ class LowerHand:
 
 @dataclass(frozen=True, slots=True)
 class Remove:
-    """``remove``: staff remove a participant from the lesson."""
+    """``remove``: staff remove a participant from the lesson (and with ``ban``, for good)."""
 
     id: RequestId
     participant: str
+    ban: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    """``admit``: staff let a waiting participant (or ``"all"``) into the lesson."""
+
+    id: RequestId
+    participant: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """``deny``: staff turn a waiting participant (or ``"all"``) away (with ``ban``, for good)."""
+
+    id: RequestId
+    participant: str
+    ban: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    """``bans``: staff list the lesson's bans."""
+
+    id: RequestId
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    """``unban``: staff lift a ban."""
+
+    id: RequestId
+    ban: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """``chat``: a message to the lesson, or (``to``) privately to the teacher."""
+
+    id: RequestId
+    text: str
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    """``delete_message``: staff delete a chat message for everyone."""
+
+    id: RequestId
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportIncident:
+    """``report_incident``: anyone reports a problem to the teacher and the school."""
+
+    id: RequestId
+    category: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationLog:
+    """``moderation_log``: staff read the lesson's audit log."""
+
+    id: RequestId
 
 
 Request = (
@@ -282,6 +359,14 @@ Request = (
     | RaiseHand
     | LowerHand
     | Remove
+    | Admit
+    | Deny
+    | Bans
+    | Unban
+    | Chat
+    | DeleteMessage
+    | ReportIncident
+    | ModerationLog
 )
 
 
@@ -402,6 +487,15 @@ def normalise_name(name: str, limits: Limits = DEFAULT_LIMITS) -> str:
     return clean
 
 
+def _device(key: str, value: Any, limits: Limits) -> str:
+    """A browser's device key: 16 to ``max_device_chars`` URL-safe characters."""
+    if not isinstance(value, str):
+        raise _malformed(f"'{key}' must be a string")
+    if not 16 <= len(value) <= limits.max_device_chars or not _OBJECT_ID.fullmatch(value):
+        raise _malformed(f"'{key}' is not a device key")
+    return value
+
+
 def _name(key: str, value: Any, limits: Limits) -> str:
     if not isinstance(value, str):
         raise _malformed(f"'{key}' must be a string")
@@ -498,6 +592,7 @@ _SCHEMAS: dict[str, _Schema] = {
             _Field("name", _name, required=False),
             _Field("resume", _text(_limit("max_token_chars"), min_chars=1), required=False),
             _Field("link", _text(_limit("max_token_chars"), min_chars=1), required=False),
+            _Field("device", _device, required=False),
         ),
         finish=_join_forms,
     ),
@@ -522,7 +617,33 @@ _SCHEMAS: dict[str, _Schema] = {
     ),
     "raise_hand": _Schema(RaiseHand, (_Field("raised", _boolean),)),
     "lower_hand": _Schema(LowerHand, (_Field("participant", _object_id),)),
-    "remove": _Schema(Remove, (_Field("participant", _object_id),)),
+    "remove": _Schema(
+        Remove, (_Field("participant", _object_id), _Field("ban", _boolean, required=False))
+    ),
+    "admit": _Schema(Admit, (_Field("participant", _object_id),)),
+    "deny": _Schema(
+        Deny, (_Field("participant", _object_id), _Field("ban", _boolean, required=False))
+    ),
+    "bans": _Schema(Bans),
+    "unban": _Schema(Unban, (_Field("ban", _object_id),)),
+    "chat": _Schema(
+        Chat,
+        (
+            # The chat module normalises and bounds the text (``invalid_message``); this bound
+            # only keeps a frame from carrying a novel.
+            _Field("text", _text(lambda limits: 4 * limits.max_chat_chars)),
+            _Field("to", _object_id, required=False),
+        ),
+    ),
+    "delete_message": _Schema(DeleteMessage, (_Field("message", _object_id),)),
+    "report_incident": _Schema(
+        ReportIncident,
+        (
+            _Field("category", _choice(*(str(c) for c in IncidentCategory))),
+            _Field("text", _text(_limit("max_incident_chars")), required=False),
+        ),
+    ),
+    "moderation_log": _Schema(ModerationLog),
     "publish": _Schema(Publish, (_Field("sdp", _text(min_chars=1)),)),
     "subscribe": _Schema(Subscribe),
     "answer": _Schema(

@@ -71,10 +71,15 @@ def forbidden(message: str) -> SignalingError:
     return SignalingError("forbidden", message)
 
 
+def check_staff(role: str) -> None:
+    """Raise ``forbidden`` unless ``role`` is the teacher's or a moderator's."""
+    if role not in STAFF:
+        raise forbidden("Only the teacher or a moderator can do that.")
+
+
 def check_action(actor_role: str, action: Action, target_role: str | None = None) -> None:
     """Raise ``forbidden`` unless ``actor_role`` may take ``action`` (on ``target_role``)."""
-    if actor_role not in STAFF:
-        raise forbidden("Only the teacher or a moderator can do that.")
+    check_staff(actor_role)
     if action in TEACHER_ONLY and actor_role != "teacher":
         raise forbidden("Only the teacher can do that.")
     if target_role == "teacher":

@@ -1,4 +1,4 @@
-"""One signaling session per WebSocket: connected → admitted → closed.
+"""One signaling session per WebSocket: connected → (waiting →) admitted → closed.
 
 The session turns each request into a ``classroom`` command and a ``media`` operation and
 answers it exactly once. It is written against two small callables — ``send`` (queue one text
@@ -13,6 +13,13 @@ Rules enforced here, for every socket, whatever the client is:
   too many malformed frames close it too — the lesson and its other participants go on;
 * a participant receives only what the lesson lets its role receive, and only of its own lesson
   (the media service binds the participant to one lesson's router).
+
+A newcomer who must wait (``moderation.must_wait``, or no teacher or moderator is in the lesson
+yet) is ``waiting``: it sees no participant, receives no media and may only ``ping`` or
+``leave`` until staff ``admit`` it (it then gets the ``admitted`` event with what ``join``
+would have answered) or ``deny`` it (close 4006). The requests of teacher, moderators and
+participants beyond media — moderation, chat, incident reports — are carried out by
+``signaling.staff``.
 
 A socket that drops without ``leave`` does not end the participant: it stays in the lesson as
 "reconnecting" for ``Limits.resume_grace`` seconds (its media closed), and a new socket that
@@ -33,13 +40,15 @@ from typing import Any
 from classroom.attendance import AttendanceRecorder, Attendee
 from classroom.errors import ClassroomError
 from classroom.lessons import Admission, LessonService
+from classroom.passwords import token_digest
+from classroom.safety import Party, SafetyService
 from media.service import MediaError, MediaService, ProducerInfo
 
-from . import messages
+from . import messages, staff
 from .errors import SignalingError
 from .hub import Hub, LiveLesson
 from .limits import Limits, TokenBucket
-from .moderation import STAFF, Action, Permission, check_action, may, parse_permissions
+from .moderation import STAFF, Permission, may, must_wait
 from .sdp_guard import check_answer, check_offer
 
 logger = logging.getLogger(__name__)
@@ -52,6 +61,7 @@ CLOSE_REPLACED = 4002
 CLOSE_LESSON_ENDED = 4003
 CLOSE_SLOW_CONSUMER = 4004
 CLOSE_REMOVED = 4005
+CLOSE_DENIED = 4006
 
 #: Shutdown reasons after which the participant may come back with its resume token.
 RESUMABLE = frozenset({"disconnected"})
@@ -72,8 +82,10 @@ class Session:
         close: Callable[[int, str], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
         attendance: AttendanceRecorder | None = None,
+        safety: SafetyService | None = None,
     ) -> None:
         self.attendance = attendance
+        self.safety = safety
         self.hub = hub
         self.lessons = lessons
         self.media = media
@@ -92,6 +104,10 @@ class Session:
         self.hand_raised_at: float | None = None
         self.muted_by_staff: set[str] = set()  # kinds ("audio", "video") staff turned off
         self.unmute_invited = False  # staff asked this participant to turn the mic on
+        self.removal_reason = "removed_by_teacher"  # or "banned_by_teacher"
+        self.device_digest: str | None = None  # sha256 of the browser's device key, if sent
+        self.chat_bucket = TokenBucket(limits.chat_rate, limits.chat_burst)
+        self.incident_bucket = TokenBucket(1 / limits.incident_interval, limits.incident_burst)
         self._offer_version: int | None = None  # the subscribe offer awaiting its answer
         self._resync = False
         self._media_lock = asyncio.Lock()
@@ -121,11 +137,22 @@ class Session:
     def name(self) -> str:
         return self.admission.name if self.admission else ""
 
+    def set_role(self, role: str) -> None:
+        self._role = role
+
+    def party(self) -> Party:
+        """This participant as the safety records name it."""
+        assert self.participant_id is not None and self.admission is not None
+        return Party(self.participant_id, self.name, self.role, self.admission.roster_entry_id)
+
+    def now(self) -> float:
+        return self._clock()
+
     def push(self, text: str) -> None:
         if self.state != "closed":
             self._send(text)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -211,6 +238,14 @@ class Session:
     async def _dispatch(self, request: messages.Request) -> dict[str, Any] | None:
         if isinstance(request, messages.Join):
             return await self._join(request)
+        if isinstance(request, messages.Leave) and self.state in ("admitted", "waiting"):
+            self.push(messages.ok(request.id, {}))
+            await self.shutdown(CLOSE_NORMAL, "left")
+            return None
+        if isinstance(request, messages.Ping) and self.state in ("admitted", "waiting"):
+            return {"time": time.time()}
+        if self.state == "waiting":
+            raise SignalingError("waiting")
         if self.state != "admitted":
             raise SignalingError("not_authenticated", "Join the lesson first.")
         if isinstance(request, messages.Publish):
@@ -221,34 +256,13 @@ class Session:
             return await self._answer(request)
         if isinstance(request, messages.Ice):
             return await self._ice(request)
-        if isinstance(request, messages.Ping):
-            return {"time": time.time()}
         if isinstance(request, messages.Pause):
             return self._pause(request)
         if isinstance(request, messages.View):
             return self._view(request)
-        if isinstance(request, messages.EndLesson):
-            await self._end_lesson(request)
-            return None
-        if isinstance(request, messages.SetModerator):
-            return self._set_moderator(request)
-        if isinstance(request, messages.Mute):
-            return self._mute(request)
-        if isinstance(request, messages.AskUnmute):
-            return self._ask_unmute(request)
-        if isinstance(request, messages.Settings):
-            return self._settings(request)
-        if isinstance(request, messages.RaiseHand):
-            return self._raise_hand(request)
-        if isinstance(request, messages.LowerHand):
-            return self._lower_hand(request)
-        if isinstance(request, messages.Remove):
-            await self._remove(request)
-            return None
-        if isinstance(request, messages.Leave):
-            self.push(messages.ok(request.id, {}))
-            await self.shutdown(CLOSE_NORMAL, "left")
-            return None
+        handler = staff.HANDLERS.get(type(request))
+        if handler is not None:
+            return await handler(self, request)
         raise SignalingError("unknown_type", "This request type is not known.")
 
     # -- requests ------------------------------------------------------------------------
@@ -273,24 +287,81 @@ class Session:
             )
         if self.state != "connected":  # closed while the password was being checked
             raise SignalingError("not_authenticated", "This connection is closing.")
-        live = self.hub.live(admission.lesson)
-        if live.controls.locked and admission.role != "teacher":
-            # Asked only after the password or link proved itself: from outside, a locked
-            # lesson looks like any other (SECURITY.md item 2).
-            self.hub.drop_if_empty(admission.lesson.id)
-            raise SignalingError("lesson_locked")
-        if len(live.sessions) >= self.limits.participants_per_lesson:
-            self.hub.drop_if_empty(admission.lesson.id)
-            raise SignalingError("lesson_full", "This lesson is full.")
+        lesson_id = admission.lesson.id
+        if request.device is not None:
+            self.device_digest = token_digest(request.device)
+        live = self.hub.live(admission.lesson, chat_history=self.limits.chat_history)
+        try:
+            if live.controls.locked and admission.role != "teacher":
+                # Asked only after the password or link proved itself: from outside, a locked
+                # lesson looks like any other (SECURITY.md item 2).
+                raise SignalingError("lesson_locked")
+            if admission.role != "teacher" and self.safety is not None:
+                # In the shared database: a ban holds on every node and after a restart.
+                if await self.safety.banned(
+                    lesson_id,
+                    roster_entry_id=admission.roster_entry_id,
+                    device_digest=self.device_digest,
+                ):
+                    raise SignalingError("banned")
+                if self.state != "connected":
+                    raise SignalingError("not_authenticated", "This connection is closing.")
+            role = "guest" if admission.guest else admission.role
+            on_class_list = admission.roster_entry_id is not None
+            wait = must_wait(role, on_class_list, live.controls.waiting_room) or (
+                role not in STAFF and not live.staff_present()
+            )
+            if wait and len(live.waiting) >= self.limits.waiting_per_lesson:
+                raise SignalingError("waiting_room_full")
+            if not wait and len(live.sessions) >= self.limits.participants_per_lesson:
+                raise SignalingError("lesson_full", "This lesson is full.")
+        except SignalingError:
+            self.hub.drop_if_empty(lesson_id)
+            raise
         self.admission = admission
         self._role = self.base_role
         self.live = live
         self.participant_id = "p_" + secrets.token_urlsafe(9)
-        # The join is on disk before anyone — the client included — hears of it.
+        if wait:
+            return self._knock()
+        await self.enter()
+        return self.welcome(resumed=False)
+
+    def _knock(self) -> dict[str, Any]:
+        """Wait in the waiting room: staff see the knock; this socket sees nothing else."""
+        assert self.live is not None and self.participant_id is not None
+        self.state = "waiting"
+        self._uncount()
+        self.live.waiting[self.participant_id] = self
+        self.live.tell_staff(messages.event("knocking", self.knock_json()))
+        lesson = self.live.lesson
+        return {
+            "waiting": True,
+            "participant": self.describe(),
+            "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
+        }
+
+    def knock_json(self) -> dict[str, Any]:
+        """What staff see of someone waiting: who, whether on the class list, and whether the
+        same student is already in the lesson from another device."""
+        assert self.admission is not None
+        return {
+            "id": self.participant_id,
+            "name": self.name,
+            "role": self.base_role,
+            "on_class_list": self.admission.roster_entry_id is not None,
+            "already_connected": bool(self._same_student_elsewhere()),
+        }
+
+    async def enter(self) -> None:
+        """Come into the lesson (straight from ``join``, or admitted from the waiting room):
+        the join is on disk before anyone — the client included — hears of it."""
+        assert self.live is not None and self.participant_id is not None
+        live = self.live
         await self._record("joined")
-        if self.state != "connected":  # the socket closed while the join was written
+        if self.state not in ("connected", "waiting"):  # the socket closed meanwhile
             await self._record("left", reason="connection_lost")
-            self.hub.drop_if_empty(admission.lesson.id)
+            self.hub.drop_if_empty(live.lesson.id)
             raise SignalingError("not_authenticated", "This connection is closing.")
         self.state = "admitted"
         self._uncount()
@@ -303,7 +374,10 @@ class Session:
             # The same student from a second device: the newer connection wins, never two.
             old.push(messages.event("session_replaced", {}))
             await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
-        return self._welcome(resumed=False)
+        if self.role in STAFF and live.waiting:
+            # Those who waited only because no teacher was here come in now; after this
+            # join's own answer (a spawned task runs once this request has been answered).
+            self.spawn(staff.admit_who_may_enter(self))
 
     def _same_student_elsewhere(self) -> list[Session]:
         """Other participants of this lesson who are the same rostered student."""
@@ -318,6 +392,9 @@ class Session:
             and s.admission is not None
             and s.admission.roster_entry_id == entry
         ]
+
+    async def record(self, kind: str, *, reason: str | None = None) -> None:
+        await self._record(kind, reason=reason)
 
     async def _record(self, kind: str, *, reason: str | None = None) -> None:
         """Append one attendance event for this participant (committed when this returns).
@@ -344,6 +421,10 @@ class Session:
                 await recorder.replaced(*args)
             elif kind == "removed":
                 await recorder.removed(*args, reason=reason or "removed_by_teacher")
+            elif kind == "admitted":
+                await recorder.admitted(*args, reason=reason)
+            elif kind == "denied":
+                await recorder.denied(*args, reason=reason or "denied_by_teacher")
         except Exception:
             logger.exception("could not record %s of %s", kind, self.participant_id)
 
@@ -365,6 +446,9 @@ class Session:
         self.hand_raised_at = old.hand_raised_at
         self.muted_by_staff = old.muted_by_staff
         self.unmute_invited = old.unmute_invited
+        self.device_digest = old.device_digest
+        self.chat_bucket = old.chat_bucket
+        self.incident_bucket = old.incident_bucket
         self.live = live
         self.participant_id = pid
         self.state = "admitted"
@@ -379,9 +463,9 @@ class Session:
             old.push(messages.event("session_replaced", {}))
             await old.shutdown(CLOSE_REPLACED, "replaced")
         live.broadcast(messages.event("participant_updated", self.describe()), exclude=pid)
-        return self._welcome(resumed=True)
+        return self.welcome(resumed=True)
 
-    def _welcome(self, *, resumed: bool) -> dict[str, Any]:
+    def welcome(self, *, resumed: bool) -> dict[str, Any]:
         """The ``join`` response: who you are, who is here, what you can receive."""
         assert self.live is not None and self.participant_id is not None
         lesson = self.live.lesson
@@ -394,6 +478,10 @@ class Session:
             "producers": [self._producer_json(p) for p in self._visible_producers()],
             "controls": self.live.controls.to_json(),
             "hands": self.live.hand_queue(),
+            "chat": [m.to_json() for m in self.live.chat.visible_to(self.participant_id)],
+            "knocking": [s.knock_json() for s in self.live.waiting.values()]
+            if self.role in STAFF
+            else [],
             "resume_token": self.hub.issue_resume_token(lesson.id, self.participant_id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
@@ -476,7 +564,7 @@ class Session:
                 session.schedule_resync()
 
     def schedule_resync(self) -> None:
-        self._spawn(self._resync_now())
+        self.spawn(self._resync_now())
 
     async def _resync_now(self) -> None:
         async with self._media_lock:
@@ -580,9 +668,10 @@ class Session:
         self.media.set_video_view(self.live.lesson.id, self.participant_id, publishers)
         return {"video": list(request.video) if request.video is not None else None}
 
-    # -- moderation (signaling/moderation.py decides; this carries it out) ------------------
+    # -- helpers for signaling.staff ---------------------------------------------------------
 
-    def _target(self, participant_id: str) -> Session:
+    def target(self, participant_id: str) -> Session:
+        """Another participant of this lesson (also while reconnecting)."""
         assert self.live is not None
         if participant_id == self.participant_id:
             raise SignalingError("forbidden", "Use your own buttons to do that to yourself.")
@@ -591,118 +680,21 @@ class Session:
             raise SignalingError("not_found", "There is no such participant in this lesson.")
         return target
 
-    def _set_moderator(self, request: messages.SetModerator) -> dict[str, Any]:
-        assert self.live is not None
-        target = self._target(request.participant)
-        action = Action.MAKE_MODERATOR if request.moderator else Action.REVOKE_MODERATOR
-        check_action(self.role, action, target.role)
-        new_role = "moderator" if request.moderator else target.base_role
-        if target.role != new_role:
-            target._role = new_role
-            self.live.broadcast(messages.event("participant_updated", target.describe()))
-            # What each side may receive changed with the role.
-            self.live_resync()
-        return target.describe()
-
-    def _pause_producers(self, target: Session, kind: str) -> list[ProducerInfo]:
-        """Stop forwarding ``target``'s ``kind`` tracks at once; tell their receivers."""
+    def pause_producers(self, kind: str) -> list[ProducerInfo]:
+        """Stop forwarding this participant's ``kind`` tracks at once; tell their receivers
+        and the participant."""
         assert self.live is not None
         lesson_id = self.live.lesson.id
         paused = []
         for p in self.media.producers(lesson_id):
-            if p.participant_id == target.participant_id and p.kind == kind and not p.paused:
+            if p.participant_id == self.participant_id and p.kind == kind and not p.paused:
                 self.media.set_producer_paused(lesson_id, p.id, True)
                 changed = replace(p, paused=True)
-                target._tell_receivers(
-                    changed, messages.event("track_state", self._producer_json(changed))
-                )
-                target.push(messages.event("track_state", self._producer_json(changed)))
+                state = messages.event("track_state", self._producer_json(changed))
+                self._tell_receivers(changed, state)
+                self.push(state)
                 paused.append(changed)
         return paused
-
-    def _mute(self, request: messages.Mute) -> dict[str, Any]:
-        assert self.live is not None
-        action = Action.MUTE if request.kind == "audio" else Action.STOP_VIDEO
-        if request.participant == "students":
-            check_action(self.role, action)
-            targets = [
-                s for s in self.live.sessions.values() if s.role not in STAFF and s is not self
-            ]
-        else:
-            target = self._target(request.participant)
-            check_action(self.role, action, target.role)
-            targets = [target]
-        for target in targets:
-            target.muted_by_staff.add(request.kind)
-            if request.kind == "audio":
-                target.unmute_invited = False
-            self._pause_producers(target, request.kind)
-            target.push(messages.event("muted", {"kind": request.kind, "by": self.participant_id}))
-        return {"participants": [t.participant_id for t in targets], "kind": request.kind}
-
-    def _ask_unmute(self, request: messages.AskUnmute) -> dict[str, Any]:
-        target = self._target(request.participant)
-        check_action(self.role, Action.ASK_UNMUTE, target.role)
-        target.unmute_invited = True
-        target.push(messages.event("unmute_requested", {"by": self.participant_id}))
-        return {"participant": target.participant_id}
-
-    def _settings(self, request: messages.Settings) -> dict[str, Any]:
-        assert self.live is not None
-        check_action(self.role, Action.SET_PERMISSIONS)
-        controls = self.live.controls
-        if request.permissions is not None:
-            controls.permissions = parse_permissions(list(request.permissions))
-        if request.locked is not None:
-            controls.locked = request.locked
-        if request.chat is not None:
-            controls.chat = request.chat
-        if request.waiting_room is not None:
-            controls.waiting_room = request.waiting_room  # type: ignore[assignment]
-        self.live.broadcast(messages.event("settings", controls.to_json()))
-        return controls.to_json()
-
-    def _hands_changed(self) -> None:
-        assert self.live is not None
-        self.live.broadcast(messages.event("hands", {"queue": self.live.hand_queue()}))
-
-    def _raise_hand(self, request: messages.RaiseHand) -> dict[str, Any]:
-        if request.raised and self.hand_raised_at is None:
-            self.hand_raised_at = self._clock()
-            self._hands_changed()
-        elif not request.raised and self.hand_raised_at is not None:
-            self.hand_raised_at = None
-            self._hands_changed()
-        return {"raised": request.raised}
-
-    def _lower_hand(self, request: messages.LowerHand) -> dict[str, Any]:
-        target = self._target(request.participant)
-        check_action(self.role, Action.LOWER_HAND, target.role)
-        if target.hand_raised_at is not None:
-            target.hand_raised_at = None
-            self._hands_changed()
-        return {"participant": target.participant_id}
-
-    async def _remove(self, request: messages.Remove) -> None:
-        target = self._target(request.participant)
-        check_action(self.role, Action.REMOVE, target.role)
-        # Media first: nothing of theirs is forwarded, and nothing reaches them, from now on.
-        target.push(messages.event("removed", {"by": self.participant_id}))
-        self.push(messages.ok(request.id, {"participant": target.participant_id}))
-        await target.shutdown(CLOSE_REMOVED, "removed")
-
-    async def _end_lesson(self, request: messages.EndLesson) -> None:
-        assert self.live is not None
-        check_action(self.role, Action.END_LESSON)
-        live = self.live
-        await self.lessons.end_lesson(live.lesson.id)
-        self.push(messages.ok(request.id, {}))
-        ended = messages.event("lesson_ended", {"reason": "ended_by_teacher"})
-        for session in list(live.sessions.values()):
-            session.push(ended)
-        for session in list(live.sessions.values()):
-            await session.shutdown(CLOSE_LESSON_ENDED, "lesson_ended")
-        await self.media.close_lesson(live.lesson.id)
 
     # -- leaving -------------------------------------------------------------------------
 
@@ -718,11 +710,14 @@ class Session:
                 await self._depart(reason)
             return
         was_admitted = self.state == "admitted"
+        was_waiting = self.state == "waiting"
         self.state = "closed"
         self._uncount()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
+        if was_waiting:
+            self.leave_waiting_room(reason)
         if was_admitted and self.live is not None and self.participant_id is not None:
             if reason == "replaced":
                 await self._release_media()
@@ -732,6 +727,16 @@ class Session:
                 await self._depart(reason)
         with contextlib.suppress(Exception):
             await self._close(code, reason)
+
+    def leave_waiting_room(self, reason: str) -> None:
+        """No longer knocking (admitted, denied, gone): staff stop seeing the knock."""
+        assert self.live is not None and self.participant_id is not None
+        if self.live.waiting.get(self.participant_id) is self:
+            del self.live.waiting[self.participant_id]
+            self.live.tell_staff(
+                messages.event("knock_ended", {"id": self.participant_id, "reason": reason})
+            )
+            self.hub.drop_if_empty(self.live.lesson.id)
 
     def _is_current(self) -> bool:
         """Whether this session (not a newer one) still stands for its participant."""
@@ -789,7 +794,7 @@ class Session:
         if reason == REPLACED_BY_DEVICE:
             await self._record("replaced")
         elif reason == "removed":
-            await self._record("removed")
+            await self._record("removed", reason=self.removal_reason)
         elif self.presence != "reconnecting":  # a dropped socket's leaving is written already
             await self._record("left", reason=reason)
         live.broadcast(

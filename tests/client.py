@@ -97,6 +97,18 @@ class Client:
         self._event_waiters.append((name, fut))
         return await asyncio.wait_for(fut, timeout)
 
+    async def seen(self, name: str, timeout: float = 10) -> dict[str, Any]:
+        """The data of the first ``name`` event received so far, or of the next one (for
+        events that may arrive before the request that causes them is answered)."""
+        for message in self.events:
+            if message["event"] == name:
+                return dict(message["data"])
+        return await self.next_event(name, timeout)
+
+    def saw(self, name: str) -> list[dict[str, Any]]:
+        """The data of every ``name`` event received so far."""
+        return [m["data"] for m in self.events if m["event"] == name]
+
     async def join_teacher(self, token: str) -> dict[str, Any]:
         self.joined = await self.request("join", token=token)
         return self.joined

@@ -47,6 +47,9 @@ class RunningServer:
 @contextlib.asynccontextmanager
 async def run_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[RunningServer]:
     port = free_port()
+    # Tests of the waiting room ask for it; the others let participants straight in (once a
+    # teacher is present: nobody is admitted before).
+    overrides.setdefault("waiting_room", "nobody")
     settings = Settings(
         host="127.0.0.1",
         port=port,

@@ -31,6 +31,8 @@ async def test_bad_frames_get_errors_and_other_lessons_keep_their_media(
     assert await wait_for(lambda: close_to(student.receiver.mean_rgb(), (200, 30, 30)), 15)
 
     other = await server.create_lesson(title="Lớp khác", password="mat-khau-khac")
+    other_teacher = await Client(server.ws_url).connect()
+    await other_teacher.join_teacher(other["teacher_token"])  # nobody gets in before
     attacker = await Client(server.ws_url).connect()
     try:
         # Before joining, nothing else is served.
@@ -68,7 +70,7 @@ async def test_bad_frames_get_errors_and_other_lessons_keep_their_media(
         frames = len(student.receiver.video_frames)
         assert await wait_for(lambda: len(student.receiver.video_frames) > frames + 5, 5)
     finally:
-        for c in (teacher, student, attacker):
+        for c in (teacher, student, attacker, other_teacher):
             await c.close()
 
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).parent.parent
 @contextlib.asynccontextmanager
 async def server_process(data: Path, port: int) -> AsyncIterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        serve_command(port, data, log_level="warning"),
+        serve_command(port, data, log_level="warning", waiting_room="nobody"),
         cwd=ROOT,
         env=dict(os.environ, LOPHOC_NODE_ID=NODE),
         stdout=subprocess.DEVNULL,
@@ -95,6 +95,9 @@ async def test_sigkill_during_a_join_storm_loses_no_acknowledged_join(tmp_path: 
                 json={"title": "Toán 7A", "password": "mat-khau-lop-7a"},
             )
         lesson = response.json() | {"password": "mat-khau-lop-7a"}
+        # The teacher is in (nobody is let in before), and the server lets guests straight in.
+        teacher = await Client(url).connect()
+        await teacher.request("join", token=lesson["teacher_token"])
         # A few students leave normally before the crash: their intervals are closed already.
         leavers = []
         for i in range(3):

@@ -107,6 +107,8 @@ async def test_wrong_password_is_refused_and_the_sixth_failure_is_rate_limited(
 async def test_a_student_cannot_publish_into_another_lesson(server: RunningServer) -> None:
     teacher_a, lesson_a = await teacher_publishing(server, RED)
     lesson_b = await server.create_lesson(title="Lớp 7B", password="mat-khau-lop-7b")
+    teacher_b = await Client(server.ws_url).connect()
+    await teacher_b.join_teacher(lesson_b["teacher_token"])  # nobody gets in before
     student_b = await student_in(server, lesson_b, "Học sinh lớp B")
     try:
         await student_b.publish(ColourTrack(GREEN), ToneTrack())
@@ -123,5 +125,5 @@ async def test_a_student_cannot_publish_into_another_lesson(server: RunningServe
         with pytest.raises(Exception, match="another lesson"):
             await media.subscribe(lesson_a["lesson"]["id"], participant_b, [])
     finally:
-        for c in (teacher_a, student_b):
+        for c in (teacher_a, student_b, teacher_b):
             await c.close()

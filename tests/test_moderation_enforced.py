@@ -234,7 +234,7 @@ async def test_a_removed_student_is_cut_off_within_a_second(server: RunningServe
         loop = asyncio.get_running_loop()
         start = loop.time()
         await teacher.request("remove", participant=pid(intruder))
-        assert (await removed) == {"by": pid(teacher)}
+        assert (await removed) == {"by": pid(teacher), "banned": False}
         await asyncio.wait_for(intruder.closed.wait(), 1.0)
         assert loop.time() - start < 1.0
         assert intruder.close_code == 4005

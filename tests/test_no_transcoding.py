@@ -26,7 +26,13 @@ async def test_media_flows_with_codec_factories_forbidden_in_the_server(tmp_path
     tripwire = tmp_path / "tripwire.log"
     env = dict(os.environ, LOPHOC_TRIPWIRE=str(tripwire))
     process = subprocess.Popen(
-        serve_command(port, tmp_path / "data", module="tests.codec_tripwire", log_level="warning"),
+        serve_command(
+            port,
+            tmp_path / "data",
+            module="tests.codec_tripwire",
+            log_level="warning",
+            waiting_room="nobody",
+        ),
         cwd=Path(__file__).parent.parent,
         env=env,
     )

@@ -1,4 +1,5 @@
-"""The records API: logins, teachers, classes, rosters, class lessons, join links, reports.
+"""The records API: logins, teachers, classes, rosters, class lessons, join links, reports,
+and the safety records (incident reports, the moderation audit log).
 
 JSON in and out (CSV for rosters and report exports), errors as
 ``{"error": {"code", "message", ...}}`` with the ``classroom`` error codes.
@@ -7,7 +8,10 @@ JSON in and out (CSV for rosters and report exports), errors as
 the ``lophoc_session`` cookie set at login (HttpOnly, SameSite=Strict, Secure over HTTPS) or
 ``Authorization: Bearer <token>``. Administrators manage teachers, classes and rosters and read
 every report; teachers see only the classes they teach, schedule their lessons, hand out and
-revoke links and close reports. Someone else's class or lesson answers ``404 not_found``, the
+revoke links and close reports. Incidents and the audit log of a class lesson are read by its
+class's teachers and by administrators (the school's leadership); those of an ad-hoc lesson,
+which belongs to no class, by administrators only. Someone else's class or lesson answers
+``404 not_found``, the
 same as none at all, so ids cannot be probed. A request authenticated by cookie that changes
 something must come from this site (``Origin``), on top of SameSite.
 
@@ -616,6 +620,77 @@ async def _class_report_data(request: Request, user: User) -> dict[str, Any]:
     )
 
 
+# --- safety: incidents and the audit log -------------------------------------------------------
+
+
+async def _safety_lesson(request: Request, user: User, lesson_id: str) -> Lesson:
+    """A lesson whose safety records ``user`` may read (``not_found`` otherwise)."""
+    lesson = await _lessons(request).get_lesson(lesson_id)
+    if lesson is None:
+        raise ClassroomError.not_found()
+    if lesson.class_id is None:
+        if user.role != "admin":
+            raise ClassroomError.not_found()
+        return lesson
+    await _records(request).accounts.visible_class(user, lesson.class_id)
+    return lesson
+
+
+def _lesson_brief(lesson: Lesson | None) -> dict[str, Any] | None:
+    if lesson is None:
+        return None
+    return {
+        "id": lesson.id,
+        "code": lesson.code,
+        "title": lesson.title,
+        "class_id": lesson.class_id,
+    }
+
+
+@endpoint()
+async def list_incidents(request: Request, user: User) -> Response:
+    """``GET /api/incidents``: newest first; every lesson's for administrators, the lessons of
+    their classes for teachers."""
+    records = _records(request)
+    lesson_ids: list[str] | None = None
+    if user.role != "admin":
+        classes = await records.accounts.classes_for(user)
+        lessons = await _lessons(request).class_lessons([c.id for c in classes])
+        lesson_ids = [lesson.id for lesson in lessons]
+    incidents = await records.safety.incidents(lesson_ids)
+    service = _lessons(request)
+    briefs: dict[str, Lesson | None] = {}
+    for incident in incidents:
+        if incident.lesson_id not in briefs:
+            briefs[incident.lesson_id] = await service.get_lesson(incident.lesson_id)
+    return JSONResponse(
+        {
+            "incidents": [
+                {**incident.summary(), "lesson": _lesson_brief(briefs[incident.lesson_id])}
+                for incident in incidents
+            ]
+        }
+    )
+
+
+@endpoint()
+async def get_incident(request: Request, user: User) -> Response:
+    """``GET /api/incidents/{incident_id}``: the report with its context."""
+    incident = await _records(request).safety.incident(request.path_params["incident_id"])
+    if incident is None:
+        raise ClassroomError.not_found()
+    lesson = await _safety_lesson(request, user, incident.lesson_id)
+    return JSONResponse({"incident": {**incident.to_json(), "lesson": _lesson_brief(lesson)}})
+
+
+@endpoint()
+async def moderation_log(request: Request, user: User) -> Response:
+    """``GET /api/lessons/{lesson_id}/moderation``: the lesson's audit log, oldest first."""
+    lesson = await _safety_lesson(request, user, request.path_params["lesson_id"])
+    entries = await _records(request).safety.actions(lesson.id)
+    return JSONResponse({"actions": [entry.to_json() for entry in entries]})
+
+
 @endpoint()
 async def class_report(request: Request, user: User) -> Response:
     """``GET /api/classes/{class_id}/report?from=YYYY-MM-DD&to=YYYY-MM-DD``."""
@@ -645,6 +720,9 @@ routes: Final = [
     Route("/api/classes/{class_id}/report", class_report, methods=["GET"]),
     Route("/api/classes/{class_id}/report.csv", class_report_csv_endpoint, methods=["GET"]),
     Route("/api/lessons", list_lessons, methods=["GET"]),
+    Route("/api/incidents", list_incidents, methods=["GET"]),
+    Route("/api/incidents/{incident_id}", get_incident, methods=["GET"]),
+    Route("/api/lessons/{lesson_id}/moderation", moderation_log, methods=["GET"]),
     Route("/api/lessons/{lesson_id}", get_lesson, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/teacher-token", new_teacher_token, methods=["POST"]),
     Route("/api/lessons/{lesson_id}/links", lesson_links, methods=["GET"]),

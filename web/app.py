@@ -77,7 +77,7 @@ async def build_services(settings: Settings) -> Services:
     )
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
-    hub = Hub()
+    hub = Hub(waiting_room=settings.waiting_room)
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
     # last heartbeat, before this run's first heartbeat moves that mark.
     await records.attendance.recover()
@@ -252,6 +252,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
         send=send,
         close=close,
         attendance=services.records.attendance if services.records else None,
+        safety=services.records.safety if services.records else None,
     )
     writer_task = asyncio.ensure_future(writer())
     timeout_task = asyncio.ensure_future(session.expire_unjoined())

@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="TURN server as URL,USERNAME,CREDENTIAL (default: none)",
     )
+    serve.add_argument(
+        "--waiting-room",
+        choices=("everyone", "guests", "nobody"),
+        default="guests",
+        help="who waits to be let in when a lesson starts (default: guests, i.e. everyone "
+        "not on the class list); teachers change it in the lesson",
+    )
     serve.add_argument("--log-level", default="info")
     add_admin_parser(sub)
     return parser
@@ -209,6 +216,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         redis_url=args.redis_url,
         allowed_origins=tuple(args.allowed_origin),
         ice=ice,
+        waiting_room=args.waiting_room,
     )
 
 

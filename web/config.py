@@ -30,6 +30,9 @@ class Settings:
     ice: IceSettings = field(default_factory=IceSettings)
     limits: Limits = field(default_factory=Limits)
     public_url: str | None = None
+    waiting_room: str = "guests"
+    """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
+    class list wait) or ``nobody``; the teacher changes it during the lesson."""
 
     @property
     def db_url(self) -> str:

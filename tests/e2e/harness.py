@@ -33,8 +33,9 @@ def artifacts_dir() -> Path:
 class LophocServer:
     """``python -m web.cli serve`` on 127.0.0.1, media pinned to loopback; output in a file."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, waiting_room: str = "nobody") -> None:
         self.data_dir = data_dir
+        self.waiting_room = waiting_room
         self.port = free_port()
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -45,7 +46,9 @@ class LophocServer:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return serve_command(self.port, self.data_dir, log_level="info")
+        return serve_command(
+            self.port, self.data_dir, log_level="info", waiting_room=self.waiting_room
+        )
 
     async def start(self, timeout: float = 30.0) -> LophocServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)

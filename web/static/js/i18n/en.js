@@ -154,6 +154,11 @@ export default Object.freeze({
   "error.no_transport": "There is no audio and video connection for these network details yet.",
   "error.too_many_candidates": "The browser sent too many network addresses.",
   "error.timeout": "The server did not answer in time. Please try again.",
+  "error.banned": "The teacher has removed you from this lesson; you cannot join it again.",
+  "error.waiting_room_full": "Too many people are waiting to join. Try again in a minute.",
+  "error.waiting": "Please wait: the teacher has not let you in yet.",
+  "error.invalid_message": "A message is 1 to 500 characters, without special characters.",
+  "error.unavailable": "This server does not offer that.",
   "error.unknown": "Something went wrong ({code}). Please try again.",
 
   "index.login": "Teacher login",

@@ -154,6 +154,11 @@ export default Object.freeze({
   "error.no_transport": "Chưa có kết nối âm thanh và hình ảnh cho thông tin mạng này.",
   "error.too_many_candidates": "Trình duyệt đã gửi quá nhiều địa chỉ mạng.",
   "error.timeout": "Máy chủ không trả lời kịp. Vui lòng thử lại.",
+  "error.banned": "Giáo viên đã mời bạn ra khỏi buổi học này; bạn không thể vào lại.",
+  "error.waiting_room_full": "Phòng chờ đang quá đông. Hãy thử lại sau một phút.",
+  "error.waiting": "Vui lòng chờ: giáo viên chưa cho bạn vào lớp.",
+  "error.invalid_message": "Tin nhắn phải dài từ 1 đến 500 ký tự, không có ký tự đặc biệt.",
+  "error.unavailable": "Máy chủ này chưa hỗ trợ việc này.",
   "error.unknown": "Đã có lỗi xảy ra ({code}). Vui lòng thử lại.",
 
   "index.login": "Đăng nhập giáo viên",
