@@ -94,6 +94,14 @@ class Hub:
         self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
         self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def background(self, work: Awaitable[None]) -> None:
+        """Run ``work`` on its own, not tied to the socket that started it (letting the
+        waiting in must not stop half-way because the teacher's socket closed)."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- resume tokens: one live token per participant, each usable once ------------------
 
@@ -140,7 +148,7 @@ class Hub:
 
     async def close(self) -> None:
         """Stop every grace timer (the server is stopping)."""
-        tasks = list(self._grace.values())
+        tasks = [*self._grace.values(), *self._background]
         self._grace.clear()
         for task in tasks:
             task.cancel()

@@ -376,8 +376,8 @@ class Session:
             await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
         if self.role in STAFF and live.waiting:
             # Those who waited only because no teacher was here come in now; after this
-            # join's own answer (a spawned task runs once this request has been answered).
-            self.spawn(staff.admit_who_may_enter(self))
+            # join's own answer (the task runs once this request has been answered).
+            self.hub.background(staff.admit_who_may_enter(self))
 
     def _same_student_elsewhere(self) -> list[Session]:
         """Other participants of this lesson who are the same rostered student."""

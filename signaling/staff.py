@@ -160,7 +160,7 @@ async def settings(actor: Session, request: messages.Settings) -> dict[str, Any]
         controls.permissions = permissions
     live.broadcast(messages.event("settings", controls.to_json()))
     if any(action is Action.SET_WAITING_ROOM for action, _ in changes) and live.waiting:
-        actor.spawn(admit_who_may_enter(actor))
+        actor.hub.background(admit_who_may_enter(actor))
     return controls.to_json()
 
 

@@ -88,7 +88,7 @@ async def build_services(settings: Settings) -> Services:
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
         for live in list(hub.lessons.values()):
-            for session in list(live.sessions.values()):
+            for session in [*live.sessions.values(), *live.waiting.values()]:
                 await session.shutdown(1001, "server_stopping")
         await hub.close()
         await media.close()
