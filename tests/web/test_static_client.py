@@ -38,6 +38,13 @@ CATALOGUES = STATIC / "js" / "i18n"
 PROTOCOL = REPO / "docs" / "protocol.md"
 LANGUAGES = ("vi", "en")
 PAGES = {"index.html": "/", "teach.html": "/teach", "lesson.html": "/l/123456789"}
+#: The teacher's account pages (tests/web/test_account_pages.py checks what is on them).
+ACCOUNT_PAGES = {
+    "login.html": "/login",
+    "lessons.html": "/lessons",
+    "report.html": "/lessons/00000000-0000-4000-8000-000000000000/report",
+    "class-report.html": "/classes/00000000-0000-4000-8000-000000000000/report",
+}
 
 # -- reading the client ---------------------------------------------------------------------
 
@@ -489,7 +496,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def test_pages_are_served_with_the_csp(client: TestClient) -> None:
-    for name, route in PAGES.items():
+    for name, route in {**PAGES, **ACCOUNT_PAGES}.items():
         response = client.get(route)
         assert response.status_code == 200, route
         assert response.headers["content-type"].startswith("text/html")
