@@ -133,11 +133,13 @@ async def test_the_teacher_deletes_a_message_for_everyone_and_the_log_keeps_it(
         assert await ngoc.request("delete_message", message=bad["id"]) == {"message": bad["id"]}
         assert (await deleted) == {"id": bad["id"], "by": pid(ngoc)}
         assert (await refused(teacher, "delete_message", message=bad["id"])).code == "not_found"
+        own = (await teacher.request("chat", text="gõ nhầm"))["message"]
+        assert await teacher.request("delete_message", message=own["id"]) == {"message": own["id"]}
         duc = await join_by_link(server, cls, "HS003")
         assert [m["id"] for m in duc.joined["chat"]] == [teachers["id"]]
         await duc.close()
         log = (await teacher.request("moderation_log"))["actions"]
-        deletion = log[-1]
+        deletion = next(a for a in log if a["detail"].get("message", {}).get("id") == bad["id"])
         assert deletion["action"] == "delete_message"
         assert deletion["actor"]["participant"] == pid(ngoc)
         assert deletion["target"]["participant"] == pid(an)
