@@ -13,7 +13,7 @@ from classroom.admin import admin_records
 from classroom.passwords import PasswordHasher
 from tests.classroom.support import FAST_ARGON2, ROSTER_CSV
 from tests.e2e.harness import LophocServer, Tabs
-from tests.e2e.pages import TIMEOUT, expect_connected, handle, tid
+from tests.e2e.pages import TIMEOUT, handle, tid
 
 ADMIN_PASSWORD = "mật khẩu quản trị 2026"
 TEACHER_PASSWORD = "mật khẩu cô Hoà 2026"
@@ -85,8 +85,12 @@ async def test_a_personal_link_joins_without_name_or_password(
     await expect(tid(page, "join-link-hint")).to_be_visible()
     assert "k=" not in page.url  # wiped from the address bar
     await tid(page, "join-submit").click()
-    await expect(tid(page, "student-view")).to_be_visible(timeout=TIMEOUT)
-    await expect_connected(page)
+    # The link was accepted; no teacher has started the lesson yet, and nobody is let in
+    # while no teacher or moderator is present (docs/protocol.md, "Waiting room").
+    await expect(tid(page, "waiting-view")).to_be_visible(timeout=TIMEOUT)
+    await expect(tid(page, "waiting-lesson-title")).to_have_text("Lịch sử 7B")
+    await expect(tid(page, "student-view")).to_be_hidden()
+    await page.wait_for_function("() => window.lophoc.state === 'waiting'", timeout=TIMEOUT)
     debug = await handle(page)
     assert debug["role"] == "student"
 

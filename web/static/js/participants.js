@@ -1,24 +1,39 @@
 /**
- * The teacher's list of everyone in the lesson, with their connection and track states
- * (`data-state`, `data-audio`, `data-video` on each item, for people and for tests alike).
+ * The list of everyone in the lesson, with their connection and track states and raised hands
+ * (`data-state`, `data-audio`, `data-video`, `data-hand` on each item, for people and for tests
+ * alike) and, for the teacher and moderators, a menu of actions on each participant.
  */
 
 import { create, show } from "./dom.js";
 import { setText, setTitle } from "./i18n.js";
+import { participantMenu } from "./moderation.js";
 import { trackState } from "./roster.js";
+
+/** Notes under a name, by role (students have none). */
+const ROLE_NOTES = {
+  teacher: "participant.role_teacher",
+  moderator: "participant.role_moderator",
+  guest: "participant.role_guest",
+};
 
 /** The `participant-list` `<ul>`: one item per other participant, kept in join order. */
 export class ParticipantList {
   /** @type {Map<string, HTMLLIElement>} */
   #items = new Map();
+  /** @type {Map<HTMLLIElement, ReturnType<typeof participantMenu>>} */
+  #menus = new Map();
+  /** @type {Set<string>} */
+  hands = new Set();
 
   /**
    * @param {HTMLElement} list the `participant-list` `<ul>`
    * @param {HTMLElement} count the `participant-count` element
+   * @param {Parameters<typeof participantMenu>[0] | null} [actions] offer staff actions
    */
-  constructor(list, count) {
+  constructor(list, count, actions = null) {
     this.list = list;
     this.count = count;
+    this.actions = actions;
     this.empty = /** @type {HTMLLIElement} */ (create("li", { className: "list-empty" }));
     setText(this.empty, "teacher.no_students");
     list.append(this.empty);
@@ -27,13 +42,16 @@ export class ParticipantList {
   /**
    * Draw the list.
    * @param {import("./roster.js").Participant[]} people everyone but oneself, in join order
+   * @param {string[]} [hands] raised hands (participant ids)
    */
-  render(people) {
+  render(people, hands = []) {
+    this.hands = new Set(hands);
     const ids = new Set(people.map((person) => person.id));
     for (const [id, item] of this.#items) {
       if (!ids.has(id)) {
         item.remove();
         this.#items.delete(id);
+        this.#menus.delete(item);
       }
     }
     people.forEach((person, index) => {
@@ -63,10 +81,16 @@ export class ParticipantList {
         create("span", { className: "participant-note" }),
       ]),
       create("span", { className: "participant-icons" }, [
+        create("span", { className: "icon icon-hand status-hand", testId: "participant-hand" }),
         create("span", { className: "icon status-audio" }),
         create("span", { className: "icon status-video" }),
       ]),
     );
+    if (this.actions) {
+      const menu = participantMenu(this.actions);
+      this.#menus.set(item, menu);
+      item.append(menu.element);
+    }
     return item;
   }
 
@@ -79,11 +103,19 @@ export class ParticipantList {
     item.dataset.video = video;
     const name = /** @type {HTMLElement} */ (item.querySelector(".participant-name"));
     name.textContent = person.name;
+    name.title = person.name; // the list may cut a long name short
     const avatar = /** @type {HTMLElement} */ (item.querySelector(".participant-avatar"));
     avatar.textContent = ([...person.name.trim()][0] ?? "?").toLocaleUpperCase();
+    const hand = this.hands?.has(person.id) ?? false;
+    item.dataset.hand = hand ? "true" : "false";
+    const handIcon = /** @type {HTMLElement} */ (item.querySelector(".status-hand"));
+    show(handIcon, hand);
+    setTitle(handIcon, "participant.hand_raised");
+    this.#menus.get(item)?.update(person, hand);
     const note = /** @type {HTMLElement} */ (item.querySelector(".participant-note"));
+    const roleNote = ROLE_NOTES[/** @type {keyof ROLE_NOTES} */ (person.role)];
     if (person.state === "reconnecting") setText(note, "participant.reconnecting");
-    else if (person.role === "teacher") setText(note, "participant.role_teacher");
+    else if (roleNote) setText(note, roleNote);
     else {
       note.textContent = "";
       delete note.dataset.i18n;

@@ -6,12 +6,19 @@
  * are closed, the same local tracks are published on a new publish connection and a new
  * subscribe connection receives the others. The page draws; this module never touches the DOM.
  *
- * Events: `state` (detail.state), `session` (detail: {data, resumed}), `remote` (received
- * streams changed: read `remote(id)`), `quality` (detail.level), `closed` (detail: {reason,
- * code}), `error` (detail.code: a refused media request worth telling the participant),
- * `muted` (detail: {kind, reason}: the server turned one of our tracks off — `muted` by the
- * teacher, `not_allowed` by the lesson's permissions — and the button now shows it off),
- * `unmute_requested` (the teacher asks us to turn the microphone on).
+ * It also keeps what the lesson's moderation tells everyone (docs/protocol.md, "Moderation"):
+ * one's own role (`selfRole`: a student may be made moderator), the lesson's `controls`, the
+ * raised `hands` and, for staff, the `knocks` at the waiting room.
+ *
+ * Events: `state` (detail.state), `waiting` (detail.data: the join answer of someone who must
+ * wait), `session` (detail: {data, resumed}), `remote` (received streams changed: read
+ * `remote(id)`), `quality` (detail.level), `closed` (detail: {reason, code, data}), `error`
+ * (detail.code: a refused media request worth telling the participant), `muted` (detail:
+ * {kind, reason}: the server turned one of our tracks off — `muted` by the teacher,
+ * `not_allowed` by the lesson's permissions — and the button now shows it off),
+ * `unmute_requested` (the teacher asks us to turn the microphone on), `controls`, `hands`,
+ * `knocks` (detail.added: a new knock, or null), `role` (detail: {role, previous}), `chat`
+ * (detail.message), `message_deleted` (detail.id), `incident` (detail.incident).
  * The roster dispatches its own `change`.
  */
 
@@ -19,6 +26,17 @@ import { BITRATES, MediaSession } from "./media.js";
 import { Roster } from "./roster.js";
 import { SignalingClient, resumeKey, signalingUrl } from "./signaling.js";
 import { monitorQuality } from "./quality.js";
+
+/** The roles that moderate a lesson. */
+export const STAFF_ROLES = Object.freeze(["teacher", "moderator"]);
+
+/** What a lesson allows before the server says otherwise (the protocol's defaults). */
+const DEFAULT_CONTROLS = Object.freeze({
+  waiting_room: "guests",
+  locked: false,
+  chat: true,
+  permissions: Object.freeze(["chat", "private_chat", "unmute", "video"]),
+});
 
 /** Errors of optional requests that an older server may not know: not worth a message. */
 const QUIET_ERRORS = new Set(["connection_lost", "unknown_type", "timeout"]);
@@ -40,6 +58,16 @@ export class LessonSession extends EventTarget {
   #remote = new Map();
   #stopQuality = null;
   #quality = "unknown";
+  /** Own role in the lesson: teacher, moderator, student or guest. @type {string | null} */
+  selfRole = null;
+  /** @type {{waiting_room: string, locked: boolean, chat: boolean, permissions: string[]}} */
+  controls = { ...DEFAULT_CONTROLS, permissions: [...DEFAULT_CONTROLS.permissions] };
+  /** Raised hands, first raised first. @type {string[]} */
+  hands = [];
+  /** Who knocks at the waiting room (staff only). @type {Map<string, any>} */
+  knocks = new Map();
+  /** The teacher asked us to turn the microphone on: allowed once, whatever the permissions. */
+  unmuteInvited = false;
 
   /**
    * @param {object} options
@@ -63,6 +91,7 @@ export class LessonSession extends EventTarget {
     this.signaling.addEventListener("session", (event) =>
       this.#onSession(event.detail.data, event.detail.resumed),
     );
+    this.signaling.addEventListener("waiting", (event) => this.#onWaiting(event.detail.data));
     this.signaling.addEventListener("event", (event) =>
       this.#onEvent(event.detail.event, event.detail.data),
     );
@@ -77,6 +106,37 @@ export class LessonSession extends EventTarget {
   /** @returns {string} good | fair | poor | unknown */
   get quality() {
     return this.#quality;
+  }
+
+  /** @returns {boolean} whether one is the teacher or a moderator */
+  get isStaff() {
+    return STAFF_ROLES.includes(this.selfRole ?? "");
+  }
+
+  /**
+   * Whether one may use a permission on one's own now (staff always may).
+   * @param {"unmute" | "video" | "screen" | "chat" | "private_chat"} permission
+   * @returns {boolean}
+   */
+  may(permission) {
+    if (this.isStaff) return true;
+    if ((permission === "chat" || permission === "private_chat") && !this.controls.chat) {
+      return false;
+    }
+    if (permission === "unmute" && this.unmuteInvited) return true;
+    return this.controls.permissions.includes(permission);
+  }
+
+  /**
+   * Send a request of the lesson (moderation, chat, hands, reports).
+   * @param {string} type
+   * @param {object} [fields]
+   * @param {number} [timeoutMs]
+   * @returns {Promise<any>} the `ok` data
+   * @throws {import("./signaling.js").SignalingError}
+   */
+  request(type, fields = {}, timeoutMs = 15_000) {
+    return this.signaling.request(type, fields, timeoutMs);
   }
 
   /**
@@ -143,6 +203,7 @@ export class LessonSession extends EventTarget {
     if (!this.media) return true;
     const refused = await this.#pause(this.media, kind, !on);
     if (refused === "forbidden" && on) this.#followServer(kind, "not_allowed");
+    if (kind === "audio" && on && !refused) this.#setInvited(false); // the invitation is used up
     return true;
   }
 
@@ -199,9 +260,23 @@ export class LessonSession extends EventTarget {
     this.dispatchEvent(new CustomEvent("quality", { detail: { level } }));
   }
 
+  #onWaiting(data) {
+    this.participantId = data.participant?.id ?? null;
+    this.selfRole = data.participant?.role ?? null;
+    this.lesson = data.lesson ?? this.lesson;
+    this.dispatchEvent(new CustomEvent("waiting", { detail: { data } }));
+  }
+
   #onSession(data, resumed) {
     this.participantId = data.participant?.id ?? null;
+    this.selfRole = data.participant?.role ?? null;
     this.lesson = data.lesson ?? this.lesson;
+    this.#setControls(data.controls);
+    this.hands = Array.isArray(data.hands) ? data.hands.map(String) : [];
+    this.knocks = new Map();
+    for (const knock of Array.isArray(data.waiting) ? data.waiting : []) {
+      if (typeof knock?.id === "string") this.knocks.set(knock.id, knock);
+    }
     this.media?.close();
     const media = new MediaSession({
       request: (type, fields) => this.signaling.request(type, fields),
@@ -231,14 +306,80 @@ export class LessonSession extends EventTarget {
       return;
     }
     if (name === "muted" && (data?.kind === "audio" || data?.kind === "video")) {
+      if (data.kind === "audio") this.#setInvited(false);
       this.#followServer(data.kind, "muted");
       return;
     }
     if (name === "unmute_requested") {
+      this.#setInvited(true);
       this.dispatchEvent(new Event("unmute_requested"));
       return;
     }
+    switch (name) {
+      case "settings":
+        this.#setControls(data);
+        return;
+      case "hands":
+        this.hands = Array.isArray(data?.queue) ? data.queue.map(String) : [];
+        this.dispatchEvent(new Event("hands"));
+        return;
+      case "knocking":
+        if (typeof data?.id !== "string") return;
+        this.knocks.set(data.id, data);
+        this.dispatchEvent(new CustomEvent("knocks", { detail: { added: data } }));
+        return;
+      case "knock_ended":
+        if (this.knocks.delete(data?.id)) {
+          this.dispatchEvent(new CustomEvent("knocks", { detail: { added: null } }));
+        }
+        return;
+      case "chat":
+        this.dispatchEvent(new CustomEvent("chat", { detail: { message: data } }));
+        return;
+      case "message_deleted":
+        this.dispatchEvent(new CustomEvent("message_deleted", { detail: { id: data?.id } }));
+        return;
+      case "incident":
+        this.dispatchEvent(new CustomEvent("incident", { detail: { incident: data } }));
+        return;
+      case "participant_updated":
+        if (data?.id === this.participantId && typeof data.role === "string") {
+          this.#setRole(data.role);
+          return;
+        }
+        break;
+    }
     this.roster.apply(name, data);
+  }
+
+  #setControls(controls) {
+    if (!controls || typeof controls !== "object") return;
+    this.controls = {
+      waiting_room: String(controls.waiting_room ?? this.controls.waiting_room),
+      locked: controls.locked === true,
+      chat: controls.chat !== false,
+      permissions: Array.isArray(controls.permissions)
+        ? controls.permissions.map(String)
+        : this.controls.permissions,
+    };
+    this.dispatchEvent(new Event("controls"));
+  }
+
+  #setRole(role) {
+    const previous = this.selfRole;
+    if (previous === role) return;
+    this.selfRole = role;
+    if (!this.isStaff && this.knocks.size) {
+      this.knocks = new Map();
+      this.dispatchEvent(new CustomEvent("knocks", { detail: { added: null } }));
+    }
+    this.dispatchEvent(new CustomEvent("role", { detail: { role, previous } }));
+  }
+
+  #setInvited(invited) {
+    if (this.unmuteInvited === invited) return;
+    this.unmuteInvited = invited;
+    this.dispatchEvent(new Event("controls")); // what one may do changed
   }
 
   /** The server stopped forwarding one of our tracks: show it off here too. */
@@ -312,6 +453,10 @@ export function exposeDebugHandle(current, page) {
     role: get(() => current()?.role ?? page.role),
     lessonCode: get(() => current()?.lesson?.code ?? current()?.code ?? page.lessonCode()),
     participants: get(() => current()?.roster.snapshot() ?? new Map()),
+    selfRole: get(() => current()?.selfRole ?? null),
+    controls: get(() => structuredClone(current()?.controls ?? null)),
+    hands: get(() => [...(current()?.hands ?? [])]),
+    knocks: get(() => [...(current()?.knocks.keys() ?? [])]),
     quality: get(() => current()?.quality ?? "unknown"),
     pcs: {
       enumerable: true,

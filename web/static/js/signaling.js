@@ -10,11 +10,18 @@
  * kept in sessionStorage, so a page reload resumes too (`resumeStored()`).
  *
  * Every successful join or resume dispatches `session` (detail: the join response data and
- * whether it was a resume); the page rebuilds its media from it. Other events:
- * `state` (detail.state: connecting | connected | reconnecting | closed | idle),
- * `event` (detail: {event, data} as pushed by the server),
- * `closed` (detail: {reason, code}; reason is left | ended | replaced | removed | policy |
- * resume_failed | bad_token).
+ * whether it was a resume); the page rebuilds its media from it.
+ *
+ * A join may instead be told to wait (`{"waiting": true, …}`, docs/protocol.md "Waiting room"):
+ * the client dispatches `waiting` (detail.data), keeps the socket alive with pings, and turns
+ * the `admitted` event into `session` exactly as a join answer. There is no resume token while
+ * waiting, so a socket that drops meanwhile joins again with the same fields (kept in memory).
+ *
+ * Other events: `state` (detail.state: connecting | waiting | connected | reconnecting |
+ * closed | idle), `event` (detail: {event, data} as pushed by the server), `closed` (detail:
+ * {reason, code, data}; reason is left | ended | replaced | removed | denied | refused | policy
+ * | resume_failed | bad_token; `data` is the `removed` / `denied` event's data, or for
+ * `refused` the join error's `{code}`).
  */
 
 import { session as sessionStore } from "./storage.js";
@@ -34,7 +41,21 @@ export const STAY_CLOSED = Object.freeze({
   4002: "replaced",
   4003: "ended",
   4005: "removed",
+  4006: "denied",
 });
+
+/** Errors to a join again from the waiting room that mean it will never work: stop. */
+const JOIN_REFUSED = new Set([
+  "banned",
+  "bad_password",
+  "bad_link",
+  "bad_token",
+  "invalid_name",
+  "lesson_locked",
+  "link_revoked",
+  "link_expired",
+  "wrong_lesson",
+]);
 
 /** Errors to a resume `join` that mean "this token will never work": join afresh instead. */
 const RESUME_REFUSED = new Set(["resume_failed", "bad_token", "malformed", "not_authenticated"]);
@@ -94,8 +115,11 @@ export class SignalingClient extends EventTarget {
   /** @type {WebSocket | null} */
   #ws = null;
   #state = "idle";
-  /** idle → joining → admitted ⇄ reconnecting → closed */
+  /** idle → joining → (waiting →) admitted ⇄ reconnecting → closed */
   #phase = "idle";
+  /** The join fields while waiting: a dropped socket joins again with them. */
+  #waitFields = null;
+  #endData = null;
   #nextId = 1;
   /** @type {Map<number, {resolve: Function, reject: Function, ws: WebSocket, timer: any}>} */
   #pending = new Map();
@@ -149,7 +173,7 @@ export class SignalingClient extends EventTarget {
     try {
       await this.#open();
       const data = await this.#sendJoin(fields);
-      this.#admitted(data, false);
+      this.#joined(data, fields, false);
       return data;
     } catch (error) {
       this.#discardSocket(1000);
@@ -181,6 +205,7 @@ export class SignalingClient extends EventTarget {
    */
   request(type, fields = {}, timeoutMs = 0) {
     const ws = this.#ws;
+    if (this.#phase === "waiting") return Promise.reject(new SignalingError("waiting"));
     if (this.#phase !== "admitted" || !ws || ws.readyState !== WebSocket.OPEN) {
       return Promise.reject(new SignalingError("connection_lost"));
     }
@@ -193,7 +218,7 @@ export class SignalingClient extends EventTarget {
    * @param {string} [why] for the console
    */
   reconnect(why = "") {
-    if (this.#phase !== "admitted") return;
+    if (this.#phase !== "admitted" && this.#phase !== "waiting") return;
     if (why) console.info("lophoc: reconnecting:", why);
     this.#discardSocket(CLOSE_CLIENT_GAVE_UP);
     this.#startReconnect(false);
@@ -202,9 +227,10 @@ export class SignalingClient extends EventTarget {
   /** Leave the lesson (a `leave` request, then close). Dispatches `closed` with `left`. */
   async leave() {
     this.#leaving = true;
-    if (this.#phase === "admitted") {
+    const ws = this.#ws;
+    if ((this.#phase === "admitted" || this.#phase === "waiting") && ws) {
       try {
-        await this.request("leave", {}, LEAVE_TIMEOUT_MS);
+        await this.#send(ws, "leave", {}, LEAVE_TIMEOUT_MS);
       } catch {
         /* closing anyway */
       }
@@ -221,7 +247,9 @@ export class SignalingClient extends EventTarget {
 
   #reset() {
     this.#endReason = null;
+    this.#endData = null;
     this.#leaving = false;
+    this.#waitFields = null;
   }
 
   #setState(state) {
@@ -311,9 +339,19 @@ export class SignalingClient extends EventTarget {
   }
 
   #onEvent(name, data) {
+    if (name === "admitted") {
+      if (this.#phase === "waiting") {
+        this.#waitFields = null;
+        this.#admitted(data, false);
+      }
+      return;
+    }
     if (name === "lesson_ended") this.#endReason = "ended";
     if (name === "session_replaced") this.#endReason = "replaced";
-    if (name === "removed") this.#endReason = "removed";
+    if (name === "removed" || name === "denied") {
+      this.#endReason = name;
+      this.#endData = data;
+    }
     this.dispatchEvent(new CustomEvent("event", { detail: { event: name, data } }));
   }
 
@@ -322,7 +360,8 @@ export class SignalingClient extends EventTarget {
     this.#ws = null;
     this.#stopHeartbeat();
     this.#rejectPending(ws, event.code);
-    if (this.#phase !== "admitted") return; // a join or resume attempt handles its own failure
+    // A join or resume attempt handles its own failure.
+    if (this.#phase !== "admitted" && this.#phase !== "waiting") return;
     const reason =
       this.#endReason ?? (this.#leaving ? "left" : STAY_CLOSED[/** @type {any} */ (event.code)]);
     if (reason) {
@@ -355,6 +394,24 @@ export class SignalingClient extends EventTarget {
     }
   }
 
+  /** A join answer: in the lesson, or in the waiting room. */
+  #joined(data, fields, resumed) {
+    if (data?.waiting === true) this.#wait(data, fields);
+    else {
+      this.#waitFields = null;
+      this.#admitted(data, resumed);
+    }
+  }
+
+  #wait(data, fields) {
+    this.#waitFields = fields;
+    sessionStore.remove(this.#storageKey);
+    this.#phase = "waiting";
+    this.#setState("waiting");
+    this.#startHeartbeat();
+    this.dispatchEvent(new CustomEvent("waiting", { detail: { data } }));
+  }
+
   #admitted(data, resumed) {
     if (typeof data.resume_token === "string" && data.resume_token) {
       sessionStore.set(this.#storageKey, data.resume_token);
@@ -380,7 +437,8 @@ export class SignalingClient extends EventTarget {
 
   #ping() {
     const ws = this.#ws;
-    if (this.#pingInFlight || this.#phase !== "admitted" || !ws) return;
+    const alive = this.#phase === "admitted" || this.#phase === "waiting";
+    if (this.#pingInFlight || !alive || !ws) return;
     this.#pingInFlight = true;
     const timer = setTimeout(() => {
       if (ws === this.#ws) this.reconnect("ping unanswered");
@@ -415,7 +473,7 @@ export class SignalingClient extends EventTarget {
         this.#wake = null;
         if (this.#phase !== "reconnecting") return;
       }
-      const fields = this.#resumeFields();
+      const fields = this.#waitFields ?? this.#resumeFields();
       if (!fields) {
         this.#finish("resume_failed", 0);
         return;
@@ -424,7 +482,7 @@ export class SignalingClient extends EventTarget {
         await this.#open();
         const data = await this.#sendJoin(fields);
         if (this.#phase !== "reconnecting") return;
-        this.#admitted(data, Boolean(fields.resume));
+        this.#joined(data, fields, Boolean(fields.resume));
         return;
       } catch (error) {
         this.#discardSocket(1000);
@@ -440,8 +498,13 @@ export class SignalingClient extends EventTarget {
           this.#finish("ended", closeCode ?? 0);
           return;
         }
-        if (closeCode === 4002 || closeCode === 4005) {
-          this.#finish(STAY_CLOSED[closeCode], closeCode);
+        if (closeCode === 4002 || closeCode === 4005 || closeCode === 4006) {
+          this.#finish(this.#endReason ?? STAY_CLOSED[closeCode], closeCode);
+          return;
+        }
+        if (this.#waitFields && JOIN_REFUSED.has(failure.code)) {
+          this.#endData = { code: failure.code };
+          this.#finish("refused", 0);
           return;
         }
         if (failure.code === "bad_token") {
@@ -463,7 +526,8 @@ export class SignalingClient extends EventTarget {
     this.#discardSocket(1000);
     if (reason !== "policy") sessionStore.remove(this.#storageKey);
     this.#setState("closed");
-    if (notify) this.dispatchEvent(new CustomEvent("closed", { detail: { reason, code } }));
+    const data = this.#endData;
+    if (notify) this.dispatchEvent(new CustomEvent("closed", { detail: { reason, code, data } }));
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The teacher page (`/teach`): create a lesson, share its link, then teach from the console —
  * own preview, the students' list and a paged grid of their cameras, mic/camera controls and
- * "end the lesson".
+ * "end the lesson"; and keep the lesson safe: the waiting room, actions on each participant
+ * (mute, stop the camera, ask to unmute, make moderator, lower the hand, remove, ban), the
+ * lesson's settings, the raised hands, the chat, incident alerts, the bans and the log.
  *
  * The teacher token is kept in sessionStorage per lesson, so a reload offers to continue the
  * lesson instead of losing it; a refused resume falls back to joining with the token.
@@ -9,7 +11,19 @@
 
 import { byTestId, need, show } from "./dom.js";
 import { LocalMedia } from "./devices.js";
-import { initI18n, setText, t } from "./i18n.js";
+import { errorMessage, initI18n, setText, t } from "./i18n.js";
+import { ChatPanel } from "./chat.js";
+import { confirmAction, panelDialog } from "./dialogs.js";
+import { openReportDialog } from "./incident.js";
+import {
+  HandsPanel,
+  SettingsForm,
+  WaitingPanel,
+  bindClassActions,
+  openBans,
+  openLog,
+  showIncident,
+} from "./moderation.js";
 import { hasWebRTC } from "./media.js";
 import { Playback } from "./playback.js";
 import { LessonSession, exposeDebugHandle } from "./session.js";
@@ -68,6 +82,9 @@ const page = {
   closedTitle: need("closed-title"),
   closedReason: need("closed-reason"),
   continueHere: /** @type {HTMLButtonElement} */ (need("continue-here")),
+  lockedChip: need("locked-chip"),
+  chatOffChip: need("chat-off-chip"),
+  incidents: need("incidents"),
 };
 
 initI18n(/** @type {HTMLSelectElement} */ (byTestId("lang-switch")));
@@ -99,7 +116,27 @@ const grid = new StudentGrid({
   playback,
   pageSize: pageSizeFrom(location.search),
 });
-const participants = new ParticipantList(need("participant-list"), need("participant-count"));
+const current = () => session;
+/** A refused request, told in the notice. */
+const notify = (code, extra = {}) => {
+  const { key, params } = errorMessage(code, extra);
+  showNotice(page.notice, key, params, 8_000);
+};
+const participants = new ParticipantList(need("participant-list"), need("participant-count"), {
+  session: current,
+  notify,
+});
+const chat = new ChatPanel(need("chat-panel"), { session: current, confirm: confirmAction });
+const waitingPanel = new WaitingPanel(need("waiting-panel"), { session: current, notify });
+const handsPanel = new HandsPanel(need("hands-panel"), { session: current, notify });
+const settingsDialog = panelDialog("settings-dialog", "settings.heading");
+const settingsForm = new SettingsForm(settingsDialog.body, { session: current, notify });
+bindClassActions(
+  /** @type {HTMLButtonElement} */ (need("mute-all")),
+  /** @type {HTMLButtonElement} */ (need("stop-all-video")),
+  { session: current, notify },
+);
+let baseTitle = document.title;
 
 // -- remembered lessons ------------------------------------------------------------------
 
@@ -142,7 +179,8 @@ function showView(name) {
 function showLesson(created) {
   lesson = created;
   page.title.textContent = created.lesson.title;
-  document.title = `${created.lesson.title} · lophoc`;
+  baseTitle = `${created.lesson.title} · lophoc`;
+  renderDocumentTitle();
   delete document.querySelector("title")?.dataset.i18n;
   renderCode(page.code, created.lesson.code);
   page.link.value = created.join_url;
@@ -241,7 +279,20 @@ function newSession(created) {
     showLesson({ ...created, lesson: event.detail.data.lesson ?? created.lesson });
     showView("teaching");
     grid.reset(); // the roster's change event, right after, redraws and sends `view`
+    chat.reset(event.detail.data.chat ?? []);
+    renderModeration();
   });
+  current.addEventListener("controls", renderControls);
+  current.addEventListener("hands", renderRoster);
+  current.addEventListener("knocks", (event) => {
+    renderModeration();
+    if (event.detail.added) waitingPanel.alert();
+  });
+  current.addEventListener("chat", (event) => chat.add(event.detail.message));
+  current.addEventListener("message_deleted", (event) => chat.remove(event.detail.id));
+  current.addEventListener("incident", (event) =>
+    showIncident(page.incidents, event.detail.incident),
+  );
   current.addEventListener("remote", () => grid.renderMedia(current));
   current.roster.addEventListener("change", renderRoster);
   current.addEventListener("closed", (event) => onClosed(event.detail.reason));
@@ -256,8 +307,30 @@ function newSession(created) {
 
 function renderRoster() {
   if (!session) return;
-  participants.render(session.roster.list());
+  participants.render(session.roster.list(), session.hands);
   grid.render(session);
+  handsPanel.render();
+  chat.refresh();
+}
+
+function renderControls() {
+  const controls = session?.controls;
+  settingsForm.render();
+  chat.refresh();
+  show(page.lockedChip, Boolean(controls?.locked));
+  show(page.chatOffChip, controls?.chat === false);
+}
+
+function renderModeration() {
+  waitingPanel.render();
+  renderControls();
+  renderDocumentTitle();
+}
+
+/** "(2) Maths 7A · lophoc" while two people knock: visible even from another tab. */
+function renderDocumentTitle() {
+  const knocks = session?.knocks.size ?? 0;
+  document.title = knocks > 0 ? `(${knocks}) ${baseTitle}` : baseTitle;
 }
 
 /**
@@ -306,6 +379,9 @@ async function endLesson() {
 function onClosed(reason) {
   playback.clear();
   grid.clear();
+  for (const dialog of document.querySelectorAll("dialog[open]")) {
+    /** @type {HTMLDialogElement} */ (dialog).close();
+  }
   page.end.disabled = false;
   let title = "closed.error_title";
   let text = "error.policy";
@@ -361,6 +437,15 @@ page.resumeButton.addEventListener("click", () => {
   });
 });
 page.end.addEventListener("click", endLesson);
+need("open-settings").addEventListener("click", () => {
+  settingsForm.render();
+  settingsDialog.dialog.showModal();
+});
+need("open-bans").addEventListener("click", () => openBans({ session: current, notify }));
+need("open-log").addEventListener("click", () => openLog({ session: current, notify }));
+need("report-problem").addEventListener("click", () =>
+  openReportDialog(current, (key) => showNotice(page.notice, key, {}, 8_000)),
+);
 page.continueHere.addEventListener("click", () => location.reload());
 need("media-error-close").addEventListener("click", () => showMediaProblem(page.mediaError, null));
 local.addEventListener("change", renderSelfPreview);

@@ -8,7 +8,7 @@ import { clearText, errorMessage, setAriaLabel, setText, setTitle } from "./i18n
 import { show } from "./dom.js";
 
 /** Connection states the page shows (`data-state` of `connection-state`). */
-const SHOWN_STATES = new Set(["connecting", "connected", "reconnecting", "closed"]);
+const SHOWN_STATES = new Set(["connecting", "waiting", "connected", "reconnecting", "closed"]);
 
 /**
  * Show the signaling state: `data-state` and a label.
@@ -91,38 +91,63 @@ export function showMediaProblem(banner, problem) {
   show(banner);
 }
 
+/** Why a button is disabled: the lesson does not let students turn it on. */
+const LOCKED_KEYS = { audio: "controls.mic_locked", video: "controls.camera_locked" };
+
 /**
  * Wire the microphone and camera toggle buttons. A button whose device is missing tries to get
  * it again (the visitor may have just allowed it); otherwise it turns the track on or off.
+ * A track the lesson's permissions do not let one turn on (and that is off) shows its button
+ * disabled, with the reason in `hint`.
  * @param {object} options
  * @param {() => import("./session.js").LessonSession | null} options.session
  * @param {import("./devices.js").LocalMedia} options.local
  * @param {HTMLButtonElement} options.mic the `toggle-mic` button
  * @param {HTMLButtonElement} options.camera the `toggle-camera` button
  * @param {(problem: {code: string, kinds: string[]} | null) => void} options.onProblem
+ * @param {HTMLElement | null} [options.hint] the `permission-hint` element
  * @returns {() => void} re-renders the buttons
  */
-export function bindMediaControls({ session, local, mic, camera, onProblem }) {
+export function bindMediaControls({ session, local, mic, camera, onProblem, hint = null }) {
   const buttons = /** @type {const} */ ([
     ["audio", mic, "mic"],
     ["video", camera, "camera"],
   ]);
+  const busy = new Set();
   const render = () => {
+    const current = session();
+    const locked = [];
     for (const [kind, button, name] of buttons) {
       const state = local.stateOf(kind);
+      const allowed = !current || current.may(kind === "audio" ? "unmute" : "video");
+      const isLocked = !allowed && state !== "on";
+      if (isLocked) locked.push(kind);
       button.setAttribute("aria-pressed", state === "on" ? "true" : "false");
       button.dataset.state = state;
+      button.dataset.locked = isLocked ? "true" : "false";
+      button.disabled = isLocked || busy.has(kind);
       const action = state === "on" ? "turn_off" : state === "off" ? "turn_on" : "retry";
-      setTitle(button, `controls.${name}_${action}`);
+      setTitle(button, isLocked ? LOCKED_KEYS[kind] : `controls.${name}_${action}`);
+    }
+    if (hint) {
+      const key =
+        locked.length === 2
+          ? "controls.locked_both"
+          : locked[0] === "audio"
+            ? "controls.mic_locked"
+            : "controls.camera_locked";
+      if (locked.length) setText(hint, key);
+      show(hint, locked.length > 0);
     }
   };
   for (const [kind, button] of buttons) {
     button.addEventListener("click", async () => {
       const state = local.stateOf(kind);
       if (state === "none") {
+        busy.add(kind);
         button.disabled = true;
         const problem = await local.acquire({ [kind]: true });
-        button.disabled = false;
+        busy.delete(kind);
         onProblem(problem);
         if (!problem) await session()?.publishLocal();
       } else {
