@@ -405,3 +405,26 @@ async def test_hands_mute_moderator_and_incident(
     await expect(entries.first).to_be_visible(timeout=TIMEOUT)
     actions = set(await entries.evaluate_all("(es) => es.map((e) => e.dataset.action)"))
     assert {"admit", "mute", "ask_unmute", "make_moderator", "lower_hand"} <= actions, actions
+
+
+async def test_knocks_made_before_the_teacher_arrives_are_in_the_console(
+    tabs: Tabs, lophoc: LophocServer
+) -> None:
+    """Nobody is let in before a teacher; the console lists who was already knocking."""
+    teacher = await tabs.open("teacher-late")
+    early = await tabs.open("guest-early")
+    page = teacher.page
+    await page.goto(f"{lophoc.url}/teach")
+    await tid(page, "create-title").fill("Văn 8A — Thơ")
+    await tid(page, "create-password").fill("mật-khẩu-8A")
+    await tid(page, "create-submit").click()
+    link_input = tid(page, "lesson-link")
+    await expect(link_input).to_have_value(re.compile(r"/l/\S+$"), timeout=TIMEOUT)
+    lesson = Lesson(await link_input.input_value(), "Văn 8A — Thơ", "mật-khẩu-8A")
+    await knock(early, lesson, "Đến Sớm")  # the teacher has not started teaching yet
+
+    await tid(page, "start-teaching").click()
+    await expect_connected(page)
+    await expect(knock_of(page, "Đến Sớm")).to_have_count(1, timeout=TIMEOUT)
+    await expect(tid(page, "waiting-count")).to_have_text("1")
+    await admit(teacher, early, "Đến Sớm")

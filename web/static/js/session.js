@@ -8,7 +8,7 @@
  *
  * It also keeps what the lesson's moderation tells everyone (docs/protocol.md, "Moderation"):
  * one's own role (`selfRole`: a student may be made moderator), the lesson's `controls`, the
- * raised `hands` and, for staff, the `knocks` at the waiting room.
+ * raised `hands` and, for staff, the `knocks` at the waiting room (the join answer's `knocking`).
  *
  * Events: `state` (detail.state), `waiting` (detail.data: the join answer of someone who must
  * wait), `session` (detail: {data, resumed}), `remote` (received streams changed: read
@@ -274,7 +274,7 @@ export class LessonSession extends EventTarget {
     this.#setControls(data.controls);
     this.hands = Array.isArray(data.hands) ? data.hands.map(String) : [];
     this.knocks = new Map();
-    for (const knock of Array.isArray(data.waiting) ? data.waiting : []) {
+    for (const knock of Array.isArray(data.knocking) ? data.knocking : []) {
       if (typeof knock?.id === "string") this.knocks.set(knock.id, knock);
     }
     this.media?.close();
