@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Playwright, async_playwright, expect
 from tests.e2e.browser import CHROMIUM, launch_chromium
 from tests.e2e.harness import LophocServer, Tabs, artifacts_dir
 from tests.e2e.pages import TIMEOUT
+from tests.unavailable import unavailable
 
 expect.set_options(timeout=TIMEOUT)
 
@@ -46,10 +47,9 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 def _require_chromium() -> None:
     if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
         return
-    reason = f"Chromium not found at {CHROMIUM} (install Debian's chromium or set LOPHOC_CHROMIUM)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
-    pytest.skip(reason)
+    unavailable(
+        f"Chromium not found at {CHROMIUM} (install Debian's chromium or set LOPHOC_CHROMIUM)"
+    )
 
 
 @pytest.fixture(scope="session")
