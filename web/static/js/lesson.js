@@ -10,7 +10,7 @@
 
 import { byTestId, create, need, show } from "./dom.js";
 import { LocalMedia } from "./devices.js";
-import { errorMessage, initI18n, setAriaLabel, setText, setTitle } from "./i18n.js";
+import { initI18n, setAriaLabel, setText, setTitle } from "./i18n.js";
 import { hasWebRTC } from "./media.js";
 import { Playback } from "./playback.js";
 import { trackState } from "./roster.js";
@@ -34,6 +34,7 @@ import {
   renderCode,
   renderConnectionState,
   renderQuality,
+  selfPreview,
   showError,
   showErrorNotice,
   showMediaProblem,
@@ -138,10 +139,7 @@ exposeDebugHandle(() => session, { role: "student", lessonCode: () => code });
 
 const current = () => session;
 /** A refused request, told in the notice. */
-const notify = (code, extra = {}) => {
-  const { key, params } = errorMessage(code, extra);
-  showNotice(page.notice, key, params, 8_000);
-};
+const notify = (code, extra = {}) => showErrorNotice(page.notice, code, extra);
 const chat = new ChatPanel(page.chatPanel, { session: current, confirm: confirmAction });
 chat.setVisible(false); // a drawer, closed until the student opens it
 // Shown only to a moderator (a student the teacher trusted with the lesson).
@@ -272,15 +270,9 @@ function renderPeers() {
   }
 }
 
-let previewTrack = null;
+const preview = selfPreview(page.selfPreview, local);
 function renderSelfPreview() {
-  const video = local.track("video");
-  if (video !== previewTrack) {
-    previewTrack = video;
-    page.selfPreview.srcObject = null; // Safari draws a track added later only after a reset
-    if (video) page.selfPreview.srcObject = local.stream;
-  }
-  show(page.selfBox, local.stateOf("video") === "on");
+  show(page.selfBox, preview());
 }
 
 function renderAll() {

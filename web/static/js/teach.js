@@ -11,7 +11,7 @@
 
 import { byTestId, need, show } from "./dom.js";
 import { LocalMedia } from "./devices.js";
-import { errorMessage, initI18n, setText, t } from "./i18n.js";
+import { initI18n, setText, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
 import { confirmAction, panelDialog } from "./dialogs.js";
 import { openReportDialog } from "./incident.js";
@@ -37,6 +37,7 @@ import {
   renderCode,
   renderConnectionState,
   renderQuality,
+  selfPreview,
   showError,
   showErrorNotice,
   showMediaProblem,
@@ -118,10 +119,7 @@ const grid = new StudentGrid({
 });
 const current = () => session;
 /** A refused request, told in the notice. */
-const notify = (code, extra = {}) => {
-  const { key, params } = errorMessage(code, extra);
-  showNotice(page.notice, key, params, 8_000);
-};
+const notify = (code, extra = {}) => showErrorNotice(page.notice, code, extra);
 const participants = new ParticipantList(need("participant-list"), need("participant-count"), {
   session: current,
   notify,
@@ -404,15 +402,9 @@ function onClosed(reason) {
   showView("closed");
 }
 
-let previewTrack = null;
+const preview = selfPreview(page.selfPreview, local);
 function renderSelfPreview() {
-  const video = local.track("video");
-  if (video !== previewTrack) {
-    previewTrack = video;
-    page.selfPreview.srcObject = null;
-    if (video) page.selfPreview.srcObject = local.stream;
-  }
-  show(page.previewOff, local.stateOf("video") !== "on");
+  show(page.previewOff, !preview());
 }
 
 // -- wiring -------------------------------------------------------------------------------

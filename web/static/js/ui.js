@@ -199,10 +199,31 @@ export function showNotice(element, key, params = {}, ms = 0) {
  * Show the message for an error `code` in the `notice` element for a few seconds.
  * @param {HTMLElement} element
  * @param {string} code
+ * @param {Record<string, unknown>} [extra] the error's extra fields (e.g. `retry_after`)
  */
-export function showErrorNotice(element, code) {
-  const { key, params } = errorMessage(code);
+export function showErrorNotice(element, code, extra = {}) {
+  const { key, params } = errorMessage(code, extra);
   showNotice(element, key, params, 8_000);
+}
+
+/**
+ * A self-preview `<video>` that follows the local camera track.
+ * @param {HTMLVideoElement} video
+ * @param {import("./devices.js").LocalMedia} local
+ * @returns {() => boolean} call on every change of `local`; says whether the camera is on
+ */
+export function selfPreview(video, local) {
+  /** @type {MediaStreamTrack | null} */
+  let shown = null;
+  return () => {
+    const track = local.track("video");
+    if (track !== shown) {
+      shown = track;
+      video.srcObject = null; // Safari draws a track added later only after a reset
+      if (track) video.srcObject = local.stream;
+    }
+    return local.stateOf("video") === "on";
+  };
 }
 
 /**
