@@ -87,8 +87,7 @@ MDNS_NAME = re.compile(r"^[0-9a-f-]+\.local$", re.IGNORECASE)
 FAKE_UI = "--use-fake-ui-for-media-stream"
 
 # Every candidate line the page's peer connections produce (the client drops `.local` ones
-# before signaling them, so the WebSocket frames alone do not show what the browser hid), and
-# the page's WebSockets (to admit a knocking student on the teacher's own connection).
+# before signaling them, so the WebSocket frames alone do not show what the browser hid).
 RECORDER_JS = """
 (() => {
   const NativePc = window.RTCPeerConnection;
@@ -103,30 +102,7 @@ RECORDER_JS = """
   RecordedPc.prototype = NativePc.prototype;
   Object.setPrototypeOf(RecordedPc, NativePc);
   window.RTCPeerConnection = RecordedPc;
-
-  const NativeWs = window.WebSocket;
-  const sockets = window.__e2eSockets = [];
-  function RecordedWs(...args) {
-    const ws = new NativeWs(...args);
-    sockets.push(ws);
-    return ws;
-  }
-  RecordedWs.prototype = NativeWs.prototype;
-  Object.setPrototypeOf(RecordedWs, NativeWs);
-  window.WebSocket = RecordedWs;
 })();
-"""
-
-# The teacher lets a knocking participant in, on the page's own connection (the documented
-# `admit` request; its answer goes to no pending request of the page, which ignores it).
-ADMIT_JS = """
-(participant) => {
-  const ws = window.__e2eSockets.filter((s) => s.readyState === WebSocket.OPEN).pop();
-  if (!ws) return false;
-  ws.send(JSON.stringify({type: 'admit', id: 900000 + Math.floor(Math.random() * 99999),
-                          participant}));
-  return true;
-}
 """
 
 
@@ -282,7 +258,8 @@ async def join_through_lan(teacher: Tab, student: Tab, link: str, name: str, pas
         await asyncio.sleep(0.05)
     if response.get("waiting"):
         knocking = response["participant"]["id"]
-        assert await teacher.page.evaluate(ADMIT_JS, knocking), "teacher has no open socket"
+        knock = teacher.page.locator(f'[data-testid="knock"][data-id="{knocking}"]')
+        await knock.get_by_test_id("knock-admit").click(timeout=20_000)
     await expect_connected(student.page)
     return await participant_id(student.page)
 
