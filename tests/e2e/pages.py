@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from playwright.async_api import Locator, Page, expect
 
 from tests.e2e.harness import Tab
@@ -181,3 +182,12 @@ async def recorded_states(
         if s["testid"] == testid and (participant is None or s["id"] == participant)
     ]
     return states, bool(seen["joinFormShown"])
+
+
+async def api_login(http: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    """Log in through the records API; the ``Authorization`` header for the session (the
+    cookie the login also sets is dropped, so each request says who it is)."""
+    response = await http.post("/api/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    http.cookies.clear()
+    return {"Authorization": f"Bearer {response.json()['token']}"}

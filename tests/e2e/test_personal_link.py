@@ -13,7 +13,7 @@ from classroom.admin import admin_records
 from classroom.passwords import PasswordHasher
 from tests.classroom.support import FAST_ARGON2, ROSTER_CSV
 from tests.e2e.harness import LophocServer, Tabs
-from tests.e2e.pages import TIMEOUT, handle, tid
+from tests.e2e.pages import TIMEOUT, api_login, handle, tid
 
 ADMIN_PASSWORD = "mật khẩu quản trị 2026"
 TEACHER_PASSWORD = "mật khẩu cô Hoà 2026"
@@ -29,16 +29,7 @@ async def class_links(lophoc: LophocServer) -> dict[str, str]:
         await records.accounts.create_user("admin", "Quản trị", ADMIN_PASSWORD, "admin")
         await records.accounts.create_user("cohoa", "Lê Thị Hoà", TEACHER_PASSWORD, "teacher")
     async with httpx.AsyncClient(base_url=lophoc.url) as http:
-
-        async def login(username: str, password: str) -> dict[str, str]:
-            response = await http.post(
-                "/api/login", json={"username": username, "password": password}
-            )
-            assert response.status_code == 200, response.text
-            http.cookies.clear()
-            return {"Authorization": f"Bearer {response.json()['token']}"}
-
-        admin = await login("admin", ADMIN_PASSWORD)
+        admin = await api_login(http, "admin", ADMIN_PASSWORD)
         made = await http.post(
             "/api/classes", json={"name": "7B", "teachers": ["cohoa"]}, headers=admin
         )
@@ -48,7 +39,7 @@ async def class_links(lophoc: LophocServer) -> dict[str, str]:
             f"/api/classes/{class_id}/roster", content=ROSTER_CSV, headers=admin
         )
         assert roster.status_code == 200, roster.text
-        teacher = await login("cohoa", TEACHER_PASSWORD)
+        teacher = await api_login(http, "cohoa", TEACHER_PASSWORD)
         start = datetime.now(UTC) - timedelta(minutes=1)
         created = await http.post(
             f"/api/classes/{class_id}/lessons",

@@ -26,7 +26,7 @@ from classroom.passwords import PasswordHasher
 from classroom.rosters import BOM
 from tests.classroom.support import FAST_ARGON2, ROSTER_CSV
 from tests.e2e.harness import LophocServer, Tabs
-from tests.e2e.pages import TIMEOUT, accept_dialogs, expect_connected, tid
+from tests.e2e.pages import TIMEOUT, accept_dialogs, api_login, expect_connected, tid
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -54,16 +54,7 @@ async def school(lophoc: LophocServer) -> School:
         for username, name, password in (TEACHER, OTHER_TEACHER):
             await records.accounts.create_user(username, name, password, "teacher")
     async with httpx.AsyncClient(base_url=lophoc.url) as http:
-
-        async def login(username: str, password: str) -> dict[str, str]:
-            response = await http.post(
-                "/api/login", json={"username": username, "password": password}
-            )
-            assert response.status_code == 200, response.text
-            http.cookies.clear()
-            return {"Authorization": f"Bearer {response.json()['token']}"}
-
-        admin = await login("admin", ADMIN_PASSWORD)
+        admin = await api_login(http, "admin", ADMIN_PASSWORD)
         made = await http.post(
             "/api/classes", json={"name": "7A", "teachers": [TEACHER[0]]}, headers=admin
         )
@@ -73,7 +64,7 @@ async def school(lophoc: LophocServer) -> School:
             f"/api/classes/{class_id}/roster", content=ROSTER_CSV, headers=admin
         )
         assert roster.status_code == 200, roster.text
-        teacher = await login(TEACHER[0], TEACHER[2])
+        teacher = await api_login(http, TEACHER[0], TEACHER[2])
         start = datetime.now(UTC) - timedelta(minutes=1)
         created = await http.post(
             f"/api/classes/{class_id}/lessons",
