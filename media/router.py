@@ -180,6 +180,11 @@ class Producer:
                     continue
                 c.start_at(seq)
             c.send(b0, marker, seq, ts, payload, ext)
+        if keyframe is False:
+            # Someone still waits: keep asking (the throttle sends at most one a second). The
+            # first request may have been lost — sent before the publisher's SRTP was up — and
+            # a browser neither sends a keyframe by itself nor asks for one before it has one.
+            self.request_keyframe(now)
 
     # -- control ---------------------------------------------------------------------------
 

@@ -264,6 +264,23 @@ def test_consumer_waits_for_a_keyframe_then_rewrites_contiguously() -> None:
     assert out[0].extension_offset  # abs-send-time added for video
 
 
+def test_a_waiting_consumer_keeps_asking_for_a_keyframe_at_most_once_a_second() -> None:
+    """The request made when the consumer was created can be lost (sent before the
+    publisher's SRTP was up); while the consumer waits, the producer asks again."""
+    producer, _, up, down = make_pair()
+    for i in range(25):  # 2.5 s of delta frames, 10 a second
+        producer.receive(rtp(100 + i, payload=DELTA), i / 10)
+    requests = [p for packet in up.rtcp for p in parse_rtcp(packet) if p.kind == "pli"]
+    assert len(requests) == 3  # at 0 s, 1 s and 2 s: the throttle still holds
+    assert down.sent == []
+    up.rtcp.clear()
+    producer.receive(rtp(125, payload=KEY), 2.5)
+    for i in range(20):
+        producer.receive(rtp(126 + i, payload=DELTA), 2.6 + i / 10)
+    assert up.rtcp == []  # nobody waits any more
+    assert len(down.sent) == 21
+
+
 def test_nack_from_subscriber_is_answered_from_history_within_budget() -> None:
     producer, consumer, _, down = make_pair()
     producer.receive(rtp(10, payload=KEY), 0.0)
