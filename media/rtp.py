@@ -7,7 +7,8 @@ the functions here are the reference those inlined lines are tested against.
 
 References: RFC 3550 (RTP, RTCP SR/RR), RFC 4585 (generic NACK, PLI), RFC 5104 (FIR),
 RFC 8285 (header extensions), RFC 7741 (VP8 payload), RFC 6184 (H.264 payload),
-draft-alvestrand-rmcat-remb (REMB), RFC 5761 (RTP/RTCP multiplexing).
+draft-alvestrand-rmcat-remb (REMB), RFC 5761 (RTP/RTCP multiplexing),
+draft-holmer-rmcat-transport-wide-cc-extensions-01 (transport-wide congestion control feedback).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RTCP_BYE = 203
 RTCP_RTPFB = 205
 RTCP_PSFB = 206
 RTPFB_NACK = 1
+RTPFB_TWCC = 15
 PSFB_PLI = 1
 PSFB_FIR = 4
 PSFB_APP = 15
@@ -373,11 +375,208 @@ def build_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
     ) + b"".join(struct.pack("!I", s) for s in ssrcs)
 
 
+# --- transport-wide congestion control feedback ---------------------------------------------
+#
+# draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1. After the common RTPFB header
+# (sender SSRC, media SSRC) the FCI is:
+#
+#   base sequence number (16) | packet status count (16)
+#   reference time (24, multiples of 64 ms) | feedback packet count (8)
+#   packet chunks (16 bits each) ... | receive deltas (8 or 16 bits each) ... | zero padding
+#
+# A chunk is either a run length chunk (bit 0 = 0: 2-bit symbol, 13-bit run length) or a status
+# vector chunk (bit 0 = 1; bit 1 = 0: fourteen 1-bit symbols, bit 1 = 1: seven 2-bit symbols).
+# Symbols: 0 not received, 1 received with a small delta (1 byte, 0 … 63.75 ms), 2 received with
+# a large or negative delta (2 bytes, signed), 3 reserved. Deltas count 250 µs; the first is
+# relative to the reference time, each next one to the previous received packet.
+
+TWCC_DELTA_UNIT = 0.000250
+"""Seconds per receive-delta tick (250 µs)."""
+TWCC_REFERENCE_UNIT = 0.064
+"""Seconds per reference-time tick (64 ms)."""
+TWCC_TICKS_PER_REFERENCE = 256
+"""Receive-delta ticks in one reference-time tick (64 ms / 250 µs)."""
+TWCC_NOT_RECEIVED = 0
+TWCC_SMALL_DELTA = 1
+TWCC_LARGE_DELTA = 2
+_TWCC_MAX_RUN = 0x1FFF
+TWCC_MAX_STATUS_COUNT = 8192
+"""The most statuses one feedback may carry. A receiver reports every ~50–250 ms; the SFU sends
+a subscriber at most ~1000 packets a second, so a genuine report holds a few hundred. A larger
+claim is refused (it would cost the parser work for bytes a subscriber made up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFeedback:
+    """One transport-wide feedback packet.
+
+    ``packets`` lists ``packet status count`` entries in sequence order: the 16-bit transport
+    sequence number and the arrival time in seconds on the receiver's clock (reference time plus
+    the receive deltas), or ``None`` for a packet reported as not received. Arrival times are
+    exact multiples of 250 µs; only their differences mean anything to the sender.
+    """
+
+    base_seq: int
+    feedback_count: int
+    reference_time: float
+    packets: tuple[tuple[int, float | None], ...]
+
+
+def _parse_transport_feedback(fci: bytes) -> TransportFeedback:
+    n = len(fci)
+    if n < 8:
+        raise MalformedPacket("transport feedback is truncated")
+    base_seq, count, ref_hi, ref_lo, fb_count = struct.unpack_from("!HHBHB", fci, 0)
+    if count == 0:
+        raise MalformedPacket("transport feedback reports no packet")
+    reference = (ref_hi << 16) | ref_lo
+    # A run length chunk of 2 bytes may claim 8191 statuses: the count is bounded before any
+    # work proportional to it is done.
+    if count > TWCC_MAX_STATUS_COUNT:
+        raise MalformedPacket("transport feedback reports too many packets")
+    symbols = bytearray()
+    pos = 8
+    while len(symbols) < count:
+        if pos + 2 > n:
+            raise MalformedPacket("transport feedback chunks are truncated")
+        chunk = (fci[pos] << 8) | fci[pos + 1]
+        pos += 2
+        left = count - len(symbols)
+        if not chunk & 0x8000:
+            symbol = (chunk >> 13) & 0x03
+            run = chunk & _TWCC_MAX_RUN
+            if run == 0:
+                raise MalformedPacket("transport feedback run length chunk of length 0")
+            if symbol == 3 and run:
+                raise MalformedPacket("transport feedback uses the reserved status symbol")
+            symbols.extend(bytes([symbol]) * min(run, left))
+        elif not chunk & 0x4000:
+            for i in range(min(14, left)):
+                symbols.append((chunk >> (13 - i)) & 0x01)
+        else:
+            for i in range(min(7, left)):
+                symbol = (chunk >> (12 - 2 * i)) & 0x03
+                if symbol == 3:
+                    raise MalformedPacket("transport feedback uses the reserved status symbol")
+                symbols.append(symbol)
+    ticks = reference * TWCC_TICKS_PER_REFERENCE
+    packets: list[tuple[int, float | None]] = []
+    for i, symbol in enumerate(symbols):
+        seq = (base_seq + i) & 0xFFFF
+        if symbol == TWCC_NOT_RECEIVED:
+            packets.append((seq, None))
+            continue
+        if symbol == TWCC_SMALL_DELTA:
+            if pos >= n:
+                raise MalformedPacket("transport feedback receive deltas are truncated")
+            ticks += fci[pos]
+            pos += 1
+        else:
+            if pos + 2 > n:
+                raise MalformedPacket("transport feedback receive deltas are truncated")
+            delta = (fci[pos] << 8) | fci[pos + 1]
+            ticks += delta - 0x10000 if delta & 0x8000 else delta
+            pos += 2
+        packets.append((seq, ticks * TWCC_DELTA_UNIT))
+    return TransportFeedback(
+        base_seq=base_seq,
+        feedback_count=fb_count,
+        reference_time=reference * TWCC_REFERENCE_UNIT,
+        packets=tuple(packets),
+    )
+
+
+def _twcc_chunks(symbols: list[int]) -> list[int]:
+    """Encode status symbols: a run length chunk where a run is long, else a status vector."""
+    chunks: list[int] = []
+    i = 0
+    n = len(symbols)
+    while i < n:
+        run = 1
+        while i + run < n and run < _TWCC_MAX_RUN and symbols[i + run] == symbols[i]:
+            run += 1
+        if run >= 14 or i + run == n:
+            chunks.append((symbols[i] << 13) | run)
+            i += run
+            continue
+        window = symbols[i : i + 14]
+        if TWCC_LARGE_DELTA not in window:
+            chunk = 0x8000
+            for k, symbol in enumerate(window):
+                chunk |= symbol << (13 - k)
+            chunks.append(chunk)
+            i += len(window)
+        else:
+            chunk = 0xC000
+            for k, symbol in enumerate(symbols[i : i + 7]):
+                chunk |= symbol << (12 - 2 * k)
+            chunks.append(chunk)
+            i += 7
+    return chunks
+
+
+def build_transport_feedback(
+    sender_ssrc: int,
+    media_ssrc: int,
+    base_seq: int,
+    feedback_count: int,
+    arrivals: list[float | None],
+) -> bytes:
+    """A transport-wide feedback packet for packets ``base_seq``, ``base_seq + 1``, … whose
+    arrival times (seconds on the receiver's clock, ``None`` = not received) are ``arrivals``.
+
+    The reference time is the first received arrival rounded down to 64 ms, so the first delta
+    is never negative; arrivals are rounded to 250 µs. Raises ``ValueError`` when there is
+    nothing to report or when two consecutive received packets are more than ±8.19 s apart (a
+    receiver then starts a new feedback packet).
+    """
+    if not 1 <= len(arrivals) <= TWCC_MAX_STATUS_COUNT:
+        raise ValueError("a transport feedback reports 1 … TWCC_MAX_STATUS_COUNT packets")
+    first = next((round(a / TWCC_DELTA_UNIT) for a in arrivals if a is not None), 0)
+    base = first // TWCC_TICKS_PER_REFERENCE
+    reference = base & 0xFFFFFF  # the field wraps after 2^24 × 64 ms (12.4 days)
+    symbols: list[int] = []
+    deltas = bytearray()
+    ticks = base * TWCC_TICKS_PER_REFERENCE
+    for arrival in arrivals:
+        if arrival is None:
+            symbols.append(TWCC_NOT_RECEIVED)
+            continue
+        t = round(arrival / TWCC_DELTA_UNIT)
+        delta = t - ticks
+        ticks = t
+        if 0 <= delta <= 0xFF:
+            symbols.append(TWCC_SMALL_DELTA)
+            deltas.append(delta)
+        elif -0x8000 <= delta <= 0x7FFF:
+            symbols.append(TWCC_LARGE_DELTA)
+            deltas += (delta & 0xFFFF).to_bytes(2, "big")
+        else:
+            raise ValueError("receive delta does not fit in 16 bits")
+    body = bytearray(
+        struct.pack(
+            "!IIHHBHB",
+            sender_ssrc,
+            media_ssrc,
+            base_seq & 0xFFFF,
+            len(arrivals),
+            reference >> 16,
+            reference & 0xFFFF,
+            feedback_count & 0xFF,
+        )
+    )
+    for chunk in _twcc_chunks(symbols):
+        body += chunk.to_bytes(2, "big")
+    body += deltas
+    body += b"\x00" * (-len(body) % 4)
+    return struct.pack("!BBH", 0x80 | RTPFB_TWCC, RTCP_RTPFB, len(body) // 4) + bytes(body)
+
+
 @dataclass(frozen=True, slots=True)
 class Feedback:
     """One RTCP packet, reduced to what the SFU acts on."""
 
-    kind: str  # "sr", "rr", "pli", "fir", "nack", "remb", "bye", "other"
+    kind: str  # "sr", "rr", "pli", "fir", "nack", "remb", "twcc", "bye", "other"
     sender_ssrc: int = 0
     media_ssrcs: tuple[int, ...] = ()
     lost: tuple[int, ...] = ()
@@ -385,6 +584,7 @@ class Feedback:
     reports: tuple[ReportBlock, ...] = ()
     ntp: int = 0
     rtp_timestamp: int = 0
+    twcc: TransportFeedback | None = None
 
 
 def parse_rtcp(data: bytes) -> list[Feedback]:
@@ -446,6 +646,14 @@ def parse_rtcp(data: bytes) -> list[Feedback]:
                         if blp & (1 << bit):
                             lost.append((pid + bit + 1) & 0xFFFF)
                 out.append(Feedback("nack", sender, (media,), lost=tuple(lost)))
+            elif pt == RTCP_RTPFB and count == RTPFB_TWCC:
+                if b0 & 0x20:  # RFC 3550 §6.4.1: the last octet counts the padding
+                    pad = body[-1]
+                    if pad == 0 or pad > len(fci):
+                        raise MalformedPacket("RTCP padding length is impossible")
+                    fci = fci[:-pad]
+                twcc = _parse_transport_feedback(fci)
+                out.append(Feedback("twcc", sender, (media,), twcc=twcc))
             elif pt == RTCP_PSFB and count == PSFB_PLI:
                 out.append(Feedback("pli", sender, (media,)))
             elif pt == RTCP_PSFB and count == PSFB_FIR:
