@@ -44,31 +44,39 @@ sample's distance from the estimate, so one odd window barely moves it.
 **Loss-based estimate** (gcc-02 §6). From the TWCC reports' not-received packets (in batches
 of at least 20 packets), else from receiver reports' fraction lost: below 2 % it may rise to
 8 % above the lowest target of the last second; 2 … 10 % holds; above 10 % it falls to
-``target × (1 − 0.5 × loss)``, at most once per 300 ms + RTT. Random loss of a few percent
-therefore holds the loss-based estimate instead of collapsing it, and the delay-based one keeps
-tracking the queue; a full drop-tail queue loses far more than 10 % and is cut at once.
+``target × (1 − 0.5 × loss)`` (from the recently acknowledged bitrate when more than 20 % is
+lost: the link carries far less than is sent), at most once per 300 ms + RTT. Random loss of a
+few percent therefore never collapses the estimate, and the delay-based one keeps tracking the
+queue; a full drop-tail queue loses far more than 10 % and is cut at once. Loss is evaluated
+over at least a second (or 200 packets) so that 5 % random loss rarely reads as 10 %. One
+departure from gcc-02: in the 2 … 10 % band the estimate may still rise when no feedback of
+the window showed a standing queue (its least-delayed packet within 10 ms of the path's base
+delay), since loss with an empty queue is the radio's, not ours; without that, a link with
+steady random loss could never win back what one congestion episode took.
 **REMB** (draft-alvestrand-rmcat-remb, the receiver's own delay-based estimate) stands in for
 the delay-based estimate for a browser without transport-cc. The target is
 ``min(delay-based or REMB, loss-based)`` clamped to the configured bounds. Feedback that stops
 while packets are still being sent cuts the estimate by 20 % per second.
 
-**Probing.** While video is paused or capped for lack of bandwidth the estimate cannot grow
-(nothing proves the link), so the sender asks :meth:`DownlinkEstimator.next_probe`, and when it
-says so sends a cluster of padding of :func:`probe_cluster_bytes` at the given rate, tagging
-each packet with the id :meth:`DownlinkEstimator.start_probe` returned. Once feedback has
-reported packets sent after the cluster, its result is computed as libwebrtc's probe bitrate
-estimator does: the send rate over the cluster, the receive rate, the minimum of the two, and
-95 % of the receive rate when the link plainly could not keep up (receive < 90 % of send). A
-token-bucket shaper (``tc tbf … burst 5000``) lets the first few kilobytes through at the
-sending rate, so the receive rate over the whole cluster overstates the link. Here the receive
-rate is measured only over the packets that *found a queue*: those whose one-way delay exceeds
-the cluster's smallest by more than 5 ms, i.e. that waited behind the bottleneck and so left it
-at the bottleneck's rate. When no packet of the cluster queued, the link carried the whole
-cluster at the sending rate and the whole cluster is measured. A cluster at rate P through a
-bucket of B bytes refilled at R passes P·B/(P − R) bytes before anything queues; clusters are at
-least 20 KB (and 150 ms) long, which covers a 5 KB bucket whenever P ≥ 4/3 · R, and a probe
-closer to the link's rate than that overstates it by less than a third. A result above the estimate raises it; a result of at least 70 % of
-the probed rate lets the sender probe higher right away, a failed probe backs off 2 … 5 s.
+**Probing.** While video is paused or held below what the allocator wants for lack of
+bandwidth, the estimate cannot grow (nothing proves the link), so the sender asks
+:meth:`DownlinkEstimator.next_probe` and, when it says so, sends :func:`probe_cluster_bytes` of
+padding paced at the given rate, tagging each packet with the id
+:meth:`DownlinkEstimator.start_probe` returned. Once feedback has reported packets sent after
+the cluster, its result is computed as libwebrtc's probe bitrate estimator does: the send rate
+over the cluster, the receive rate, the minimum of the two, and 95 % of the receive rate when
+the link plainly could not keep up (receive < 90 % of send). A token-bucket shaper (``tc tbf …
+burst 5000``) lets the first kilobytes through at the sending rate, so the receive rate over
+the whole cluster overstates the link. Here the receive rate is measured only over the packets
+that *found a queue*: those whose one-way delay exceeds the cluster's smallest by more than
+5 ms, which waited behind the bottleneck and so left it at the bottleneck's rate. When no
+packet queued, the link carried the whole cluster at the sending rate and all of it is
+measured. A cluster at rate P through a bucket of B bytes refilled at R passes P·B/(P − R)
+bytes before anything queues; clusters are 20 KB (at least 150 ms, at most 1 s of sending),
+which covers a 5 KB bucket whenever P ≥ 4/3 · R, and a probe closer to the link's rate than
+that overstates it by less than a third. A result above the estimate raises it; a result of at
+least 70 % of the probed rate lets the sender probe twice as high at once, a failed probe backs
+off 2 … 5 s, and no probe goes out within 2 s of a decrease.
 
 References: draft-ietf-rmcat-gcc-02; draft-holmer-rmcat-transport-wide-cc-extensions-01;
 libwebrtc modules/congestion_controller/goog_cc (inter_arrival_delta, trendline_estimator,
@@ -140,10 +148,11 @@ DEFAULT_RTT = 0.200
 
 PROBE_MIN_BYTES = 20_000
 PROBE_MIN_DURATION = 0.150
+PROBE_MAX_DURATION = 1.0
 PROBE_QUEUE_DELAY = 0.005
 PROBE_END_MARGIN = 0.050
 PROBE_TIMEOUT = 1.5
-PROBE_MAX_INTERVAL = 1.0
+PROBE_MAX_INTERVAL = 2.0
 PROBE_MAX_RATIO = 2.0
 PROBE_SATURATED_RATIO = 0.9
 PROBE_TARGET_UTILIZATION = 0.95
@@ -157,8 +166,10 @@ PROBE_AFTER_DECREASE = 2.0
 
 
 def probe_cluster_bytes(bitrate: int) -> int:
-    """How many bytes of padding a probe cluster at ``bitrate`` should carry."""
-    return max(PROBE_MIN_BYTES, int(bitrate * PROBE_MIN_DURATION / 8))
+    """How many bytes of padding a probe cluster at ``bitrate`` should carry: 20 KB, at least
+    150 ms and at most 1 s of it."""
+    bytes_ = max(PROBE_MIN_BYTES, int(bitrate * PROBE_MIN_DURATION / 8))
+    return min(bytes_, int(bitrate * PROBE_MAX_DURATION / 8))
 
 
 class _InterArrival:
@@ -356,11 +367,12 @@ class _AckedBitrate:
 
     @property
     def recent(self) -> int | None:
-        """The raw throughput of the last two windows (300 ms), unsmoothed: what a busy
-        bottleneck delivered just now, which is its capacity."""
+        """The raw throughput over the last 300 ms, unsmoothed (the larger of its two windows,
+        as a window edge can cut a frame in two): what a busy bottleneck delivered just now,
+        which is its capacity."""
         if not self.samples:
             return None
-        return int(sum(self.samples) / len(self.samples) * 1000)
+        return int(max(self.samples) * 1000)
 
     def add(self, arrival: float, size: int) -> None:
         window = ACKED_FIRST_WINDOW if self.first else ACKED_WINDOW
@@ -743,6 +755,9 @@ class DownlinkEstimator:
             self._last_timeout_cut = now
             self._aimd.estimate *= FEEDBACK_TIMEOUT_CUT
             self._loss_based = min(self._loss_based, self._aimd.estimate)
+        history = self._min_history
+        while history and history[0][0] < now - MIN_HISTORY_WINDOW + 1e-6:
+            history.popleft()
         self._loss_step(now)
         if self._twcc_seen:
             self._source = "twcc"
@@ -760,12 +775,9 @@ class DownlinkEstimator:
             limit = math.inf
         target = min(limit, self._loss_based)
         self.estimate = int(min(max(target, self.min_bitrate), self.max_bitrate))
-        history = self._min_history
         while history and history[-1][1] >= self.estimate:
             history.pop()
         history.append((now, self.estimate))
-        while history[0][0] < now - MIN_HISTORY_WINDOW:
-            history.popleft()
         return self.estimate
 
     def _loss_step(self, now: float) -> None:

@@ -1,0 +1,272 @@
+"""The downlink estimator: its parts on hand-made feedback, then whole calls over simulated links
+(``linksim``: token bucket, time-bounded drop-tail queue, random loss, delay, real TWCC bytes),
+then recorded traces replayed through a fresh estimator."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from media.bwe import (
+    HISTORY_SIZE,
+    PROBE_MIN_BYTES,
+    DownlinkEstimator,
+    _Cluster,
+    probe_cluster_bytes,
+    probe_result,
+)
+from media.rtp import TransportFeedback
+
+from .linksim import TRACES, Call, Link, read_trace, replay
+
+# -- parts ------------------------------------------------------------------------------------
+
+
+def feedback(
+    first: int, arrivals: list[float | None], count: int = 0, offset: float = 500.0
+) -> TransportFeedback:
+    packets = tuple(
+        ((first + i) & 0xFFFF, None if a is None else a + offset) for i, a in enumerate(arrivals)
+    )
+    return TransportFeedback(first & 0xFFFF, count, offset, packets)
+
+
+def paced(
+    est: DownlinkEstimator,
+    *,
+    first: int,
+    n: int,
+    start: float,
+    send_gap: float,
+    arrival_gap: float,
+    size: int = 1200,
+    lose_every: int = 0,
+    delay: float = 0.05,
+) -> list[float | None]:
+    """Send n packets every send_gap; they arrive every arrival_gap (a queue when larger)."""
+    arrivals: list[float | None] = []
+    for i in range(n):
+        est.on_sent((first + i) & 0xFFFF, size, start + i * send_gap)
+        lost = lose_every and i % lose_every == lose_every - 1
+        arrivals.append(None if lost else start + delay + i * arrival_gap)
+    return arrivals
+
+
+def test_send_history_wraps_and_counts_each_packet_once() -> None:
+    est = DownlinkEstimator()
+    arrivals = paced(est, first=65530, n=12, start=1.0, send_gap=0.01, arrival_gap=0.01)
+    fb = feedback(65530, arrivals[:6])
+    est.on_transport_feedback(fb, 1.2)
+    est.on_transport_feedback(fb, 1.2)  # a duplicate changes nothing
+    est.on_transport_feedback(feedback(65536, arrivals[6:]), 1.3)  # across the wrap
+    assert est.snapshot()["feedbacks"] == 3
+    assert est._fb_ext == 65530 + 11
+    assert est._loss_total == 12 and est._loss_lost == 0
+    # Sequence numbers the estimator never sent (or that a ring slot no longer holds) are
+    # ignored rather than matched with another packet's send time.
+    stale = feedback(65542 + HISTORY_SIZE, [2.0, 2.01])
+    est.on_transport_feedback(stale, 2.1)
+    assert est._loss_total == 12
+
+
+def test_reported_losses_reach_the_loss_fraction() -> None:
+    est = DownlinkEstimator()
+    arrivals = paced(est, first=0, n=200, start=0.0, send_gap=0.005, arrival_gap=0.005)
+    for k in range(0, 200, 20):
+        chunk = [None if i % 4 == 0 else a for i, a in enumerate(arrivals[k : k + 20])]
+        est.on_transport_feedback(feedback(k, chunk), k * 0.005 + 0.15)
+    est.update(1.1)
+    assert est.snapshot()["loss_fraction"] == pytest.approx(0.25)
+    assert est.estimate < 1_000_000  # 25 % loss is a decrease
+
+
+def test_a_growing_queue_is_overuse_and_a_steady_one_is_not() -> None:
+    steady = DownlinkEstimator()
+    growing = DownlinkEstimator()
+    for est, arrival_gap in ((steady, 0.010), (growing, 0.013)):
+        seq = 0
+        for step in range(20):  # 2 s, feedback every 100 ms
+            start = step * 0.1
+            arrivals = paced(
+                est, first=seq, n=10, start=start, send_gap=0.01, arrival_gap=arrival_gap
+            )
+            # the queue carries over: shift by what accumulated so far
+            arrivals = [
+                None if a is None else a + step * 10 * (arrival_gap - 0.01) for a in arrivals
+            ]
+            est.on_transport_feedback(feedback(seq, arrivals), start + 0.15)
+            est.update(start + 0.15)
+            seq += 10
+    assert steady.detector_state == "normal"
+    assert float(growing.snapshot()["trend"]) > 0.1
+    assert growing._aimd.capacity_kbps is not None  # an overuse was seen and acted on
+    assert growing.estimate < steady.estimate
+
+
+def probe_through(link: Link, rate: int, start: float = 1.0) -> tuple[_Cluster, int]:
+    """Send one probe cluster at ``rate`` through ``link``; return it and the naive rate
+    (received bytes over the whole cluster's arrival time)."""
+    cluster = _Cluster(0, rate, start, 0.0)
+    t = start
+    for _ in range(probe_cluster_bytes(rate) // 1200):
+        arrival = link.send(t, 1200)
+        cluster.sent.append((t, 1200))
+        if arrival is not None:
+            cluster.received.append((t, arrival, 1200))
+        t += 1200 * 8 / rate
+    got = cluster.received
+    naive = (sum(z for *_, z in got) - got[0][2]) * 8 / (got[-1][1] - got[0][1])
+    return cluster, int(naive)
+
+
+@pytest.mark.parametrize("rate", [600_000, 1_200_000, 3_000_000])
+def test_probe_result_ignores_a_token_bucket_burst(rate: int) -> None:
+    cluster, naive = probe_through(Link(300_000, burst=5000), rate)
+    assert naive > 360_000  # the whole cluster overstates the link by a fifth or more
+    assert 250_000 <= probe_result(cluster) <= 310_000
+
+
+def test_probe_result_on_an_open_link_is_the_sending_rate() -> None:
+    cluster, _ = probe_through(Link(None), 800_000)
+    assert 760_000 <= probe_result(cluster) <= 800_000
+    cluster, _ = probe_through(Link(5_000_000, burst=1500), 800_000)
+    assert 760_000 <= probe_result(cluster) <= 800_000
+
+
+def test_probe_clusters_are_long_enough_and_bounded() -> None:
+    assert probe_cluster_bytes(4_000_000) == 4_000_000 * 0.15 / 8
+    assert probe_cluster_bytes(600_000) == PROBE_MIN_BYTES
+    assert probe_cluster_bytes(60_000) == 60_000 // 8  # at most a second of it
+
+
+# -- whole calls -------------------------------------------------------------------------------
+
+
+def test_an_unconstrained_link_keeps_the_estimate_above_what_is_sent() -> None:
+    call = Call(Link(10_000_000), DownlinkEstimator())
+    call.run(15.0)
+    for second in range(1, 15):
+        sent = call.sent_rate(second, second + 1)
+        assert call.estimate_at(second + 1) >= 0.95 * sent
+    assert all(s["detector"] != "overusing" for _, s in call.snapshots)
+    assert call.estimate_at(15.0) >= 2_000_000  # 8 % a second, the loss bound trailing
+
+
+def test_a_capacity_drop_cuts_the_estimate_within_two_seconds() -> None:
+    call = Call(Link(2_000_000), DownlinkEstimator())
+    call.rate_changes = [(8.0, 150_000)]
+    call.run(16.0)
+    assert call.estimate_at(7.9) >= 1_300_000
+    assert max(call.estimates_between(10.0, 16.0)) <= 200_000
+    assert min(call.estimates_between(10.0, 16.0)) >= 60_000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_loss_on_a_slow_link_does_not_collapse_the_estimate(seed: int) -> None:
+    call = Call(Link(300_000, loss=0.05, seed=seed), DownlinkEstimator(), seed=seed)
+    call.run(40.0)
+    late = call.estimates_between(15.0, 40.0)
+    inside = [e for e in late if 200_000 <= e <= 400_000]
+    assert 200_000 <= statistics.median(late) <= 400_000
+    assert len(inside) >= 0.85 * len(late)
+    assert min(late) >= 150_000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_loss_on_a_megabit_link_keeps_most_of_it(seed: int) -> None:
+    call = Call(Link(1_000_000, loss=0.05, seed=seed), DownlinkEstimator(), seed=seed)
+    call.run(30.0)
+    late = call.estimates_between(10.0, 30.0)
+    assert min(late) >= 600_000
+    assert statistics.median(late) >= 800_000
+
+
+def test_probes_find_recovered_capacity() -> None:
+    call = Call(Link(150_000), DownlinkEstimator())
+    call.rate_changes = [(10.0, None)]
+    call.run(20.0)
+    assert max(call.estimates_between(3.0, 10.0)) <= 200_000  # video paused: audio and probes
+    assert call.estimate_at(20.0) >= 800_000
+    assert any(int(s["probe_result"]) >= 400_000 for t, s in call.snapshots if t > 10.0)
+
+
+def test_probes_through_a_token_bucket_do_not_overshoot() -> None:
+    # Start below the lowest video layer so the sender probes from the first second.
+    call = Call(Link(300_000, burst=5000), DownlinkEstimator(start_bitrate=60_000))
+    call.run(20.0)
+    results = [int(s["probe_result"]) for _, s in call.snapshots]
+    assert max(results) <= 320_000
+    assert max(results) >= 150_000  # the probes did raise it
+    assert max(e for _, e in call.estimates) <= 400_000
+
+
+def test_without_transport_cc_receiver_report_loss_bounds_the_estimate() -> None:
+    call = Call(Link(500_000), DownlinkEstimator(), mode="rr")
+    call.run(30.0)
+    late = call.estimates_between(6.0, 30.0)
+    assert all(s["source"] == "loss" for t, s in call.snapshots if t >= 2.0)
+    assert 350_000 <= min(late) and max(late) <= 650_000
+    lossless = Call(Link(None), DownlinkEstimator(start_bitrate=300_000), mode="rr")
+    lossless.run(10.0)
+    assert lossless.estimate_at(10.0) >= 500_000  # 8 % a second while nothing is lost
+
+
+def test_without_transport_cc_remb_leads() -> None:
+    call = Call(Link(500_000), DownlinkEstimator(), mode="remb")
+    call.rate_changes = [(10.0, 2_000_000)]
+    call.run(20.0)
+    assert all(s["source"] == "remb" for t, s in call.snapshots if t >= 2.0)
+    assert set(call.estimates_between(3.0, 10.0)) == {450_000}
+    assert call.estimate_at(13.0) == 1_800_000
+    capped = Call(Link(None), DownlinkEstimator(max_bitrate=1_000_000), mode="remb")
+    capped.run(5.0)
+    assert capped.estimate_at(5.0) == 1_000_000  # 0.9 × 10 Mbit/s, clamped
+
+
+def test_silent_feedback_while_sending_cuts_the_estimate() -> None:
+    link = Link(1_000_000)
+    call = Call(link, DownlinkEstimator())
+    call.run(5.0)
+    before = call.estimate_at(5.0)
+    link.loss = 1.0  # the downlink dies: nothing arrives, nothing is reported
+    call.run(10.0)
+    assert call.estimate_at(10.0) <= 0.5 * before
+
+
+def test_the_snapshot_names_its_inputs_and_decisions() -> None:
+    call = Call(Link(1_000_000), DownlinkEstimator())
+    call.run(3.0)
+    snap = call.estimator.snapshot()
+    assert snap["source"] == "twcc"
+    assert snap["detector"] in ("normal", "overusing", "underusing")
+    assert snap["rate_control"] in ("increase", "hold", "decrease")
+    for key in ("delay_based", "loss_based", "acked_bitrate", "loss_fraction", "trend"):
+        assert key in snap
+    assert int(snap["acked_bitrate"]) > 0 and float(snap["threshold"]) >= 6.0
+    assert DownlinkEstimator().snapshot()["source"] == "start"
+
+
+# -- recorded traces ---------------------------------------------------------------------------
+
+
+def test_trace_of_a_capacity_drop_replays_to_the_same_decisions() -> None:
+    header, events = read_trace(TRACES / "drop_2m_to_150k.jsonl")
+    drop = float(header["drop_at"])  # type: ignore[arg-type]
+    out = replay(events, DownlinkEstimator())
+    before = [e for t, e, _ in out if drop - 2 <= t < drop]
+    after = [e for t, e, _ in out if drop + 2 <= t]
+    assert min(before) >= 1_300_000
+    assert after and max(after) <= 200_000
+    cut = [s for t, _, s in out if drop <= t <= drop + 2]
+    assert any(s["detector"] == "overusing" for s in cut)
+    assert any(float(s["loss_fraction"]) > 0.1 for s in cut)
+
+
+def test_trace_of_a_recovery_replays_to_probes_that_succeed() -> None:
+    header, events = read_trace(TRACES / "recover_150k_to_unlimited.jsonl")
+    recover = float(header["recover_at"])  # type: ignore[arg-type]
+    out = replay(events, DownlinkEstimator())
+    assert max(e for t, e, _ in out if 3.0 <= t < recover) <= 200_000
+    assert max(e for t, e, _ in out if t >= recover) >= 800_000
+    assert max(int(s["probe_result"]) for t, _, s in out if t > recover) >= 400_000
