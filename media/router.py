@@ -19,8 +19,13 @@ switching middlebox owes its receivers):
 * Timestamps: a random per-consumer offset, constant for the consumer's life, so the sender
   reports the consumer sends map its timestamps to the publisher's clock exactly.
 * Header extensions: the publisher's are dropped (their ids mean nothing on the subscriber's
-  connection); video carries the SFU's own abs-send-time so the subscriber can estimate
-  bandwidth and report REMB.
+  connection); the subscriber's transport writes its own when the packet goes out
+  (``SubscribeTransport.send_media``): the transport-wide sequence number its downlink estimate
+  is built on, or, for a browser without transport-wide feedback, abs-send-time for REMB.
+
+The consumer hands each rewritten packet to its transport, which forwards audio at once and
+paces video (``media.pacer``); whether a video consumer forwards at all is the subscriber's view,
+its data saver and its downlink's allocation (``media.allocation``) together.
 """
 
 from __future__ import annotations
@@ -30,9 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._aiortc import ABS_SEND_TIME_ID
 from .feedback import Budget, KeyframeThrottle, ReceiveStats
-from .rtp import HEADER, abs_send_time_block, keyframe_detector, seq_diff
+from .rtp import HEADER, keyframe_detector, seq_diff
 
 if TYPE_CHECKING:
     from .transport import PublishTransport, SubscribeTransport
@@ -42,6 +46,11 @@ HISTORY_SIZE = 1024
 HISTORY_MASK = HISTORY_SIZE - 1
 HISTORY_MAX_AGE = 1.0
 """Seconds after which a packet is too old to be worth retransmitting."""
+WIRE_OVERHEAD = 12 + 8 + 10 + 28
+"""Bytes a forwarded packet costs beyond its payload: RTP header, header extensions, SRTP tag,
+UDP and IPv4 headers. A subscriber's downlink carries all of it."""
+RATE_WINDOW = 1.0
+"""Seconds a producer's bitrate is smoothed over."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class Counters:
     """Process-wide counters of the media plane (read by /metrics; never logged per packet)."""
 
     __slots__ = (
+        "allocation_holds",
+        "allocation_resumes",
         "dropped_malformed",
         "dropped_unknown_ssrc",
         "dropped_unprotect",
@@ -70,10 +81,14 @@ class Counters:
         "forwarded_packets",
         "keyframe_requests",
         "nacks_received",
+        "paced_dropped",
+        "padding_packets",
+        "probes",
         "received_packets",
         "refused_destinations",
         "retransmissions_refused",
         "retransmitted_packets",
+        "transport_feedback",
     )
 
     dropped_malformed: int
@@ -82,12 +97,18 @@ class Counters:
     dropped_unvalidated: int
     forwarded_bytes: int
     forwarded_packets: int
+    allocation_holds: int
+    allocation_resumes: int
     keyframe_requests: int
     nacks_received: int
+    paced_dropped: int
+    padding_packets: int
+    probes: int
     received_packets: int
     refused_destinations: int
     retransmissions_refused: int
     retransmitted_packets: int
+    transport_feedback: int
 
     def __init__(self) -> None:
         for name in self.__slots__:
@@ -136,6 +157,12 @@ class Producer:
         self.octets = 0
         self.last_packet_at = 0.0
         self.on_keyframe_request: Callable[[Producer], None] | None = None
+        self.priority = 2
+        """For subscribers' allocation: 0 the teacher and screen share, 1 a pinned or speaking
+        student, 2 the rest (``media.allocation``)."""
+        self.bitrate = 0.0
+        """What the publisher sends now, bits per second on the wire (``measure``)."""
+        self._measured: tuple[float, int, int] | None = None
 
     # -- the per-packet path --------------------------------------------------------------
 
@@ -164,11 +191,6 @@ class Producer:
             return
         payload = data[offset:]
         marker = b1 & 0x80
-        ext = (
-            abs_send_time_block(ABS_SEND_TIME_ID, int(now * 262144))
-            if self.kind == "video"
-            else b""
-        )
         keyframe: bool | None = None
         for c in self.consumers:
             if c.paused:
@@ -179,12 +201,25 @@ class Producer:
                 if not keyframe:
                     continue
                 c.start_at(seq)
-            c.send(b0, marker, seq, ts, payload, ext)
+            c.send(b0, marker, seq, ts, payload, now)
         if keyframe is False:
             # Someone still waits: keep asking (the throttle sends at most one a second). The
             # first request may have been lost — sent before the publisher's SRTP was up — and
             # a browser neither sends a keyframe by itself nor asks for one before it has one.
             self.request_keyframe(now)
+
+    def measure(self, now: float) -> float:
+        """Update ``bitrate`` from what arrived since the last call (an average smoothed over
+        about ``RATE_WINDOW`` seconds, so one keyframe does not look like a new rate)."""
+        last = self._measured
+        self._measured = (now, self.packets, self.octets)
+        if last is None or now <= last[0]:
+            return self.bitrate
+        dt = now - last[0]
+        bits = ((self.octets - last[2]) + (self.packets - last[1]) * WIRE_OVERHEAD) * 8
+        weight = min(1.0, dt / RATE_WINDOW)
+        self.bitrate += (bits / dt - self.bitrate) * weight
+        return self.bitrate
 
     # -- control ---------------------------------------------------------------------------
 
@@ -223,10 +258,13 @@ class Consumer:
 
     __slots__ = (
         "abs_send_time",
+        "audio",
         "closed",
+        "held",
         "id",
         "kind",
         "last_fraction_lost",
+        "last_ts",
         "next_seq",
         "octets",
         "packets",
@@ -238,6 +276,7 @@ class Consumer:
         "seq_offset",
         "ssrc",
         "transport",
+        "transport_cc",
         "ts_offset",
         "waiting_for_keyframe",
     )
@@ -251,11 +290,17 @@ class Consumer:
         ssrc: int,
         payload_type: int,
         abs_send_time: bool = False,
+        transport_cc: bool = False,
         retransmit_rate: float = 100.0,
     ) -> None:
         self.id = consumer_id
         self.producer = producer
         self.kind = producer.kind
+        self.audio = producer.kind == "audio"
+        self.transport_cc = transport_cc
+        """The subscriber negotiated transport-wide sequence numbers on this m-line."""
+        self.held = False
+        """Paused by the subscriber's downlink allocation (``media.allocation``)."""
         self.transport = transport
         self.ssrc = ssrc
         self.payload_type = payload_type
@@ -267,6 +312,7 @@ class Consumer:
         self.seq_offset = 0
         self.seq_epoch_start = self.next_seq
         self.ts_offset = secrets.randbits(32)
+        self.last_ts = self.ts_offset
         self.packets = 0
         self.octets = 0
         self.last_fraction_lost = 0
@@ -279,36 +325,16 @@ class Consumer:
         self.seq_epoch_start = self.next_seq
         self.waiting_for_keyframe = False
 
-    def send(self, b0: int, marker: int, seq: int, ts: int, payload: bytes, ext: bytes) -> None:
+    def send(self, b0: int, marker: int, seq: int, ts: int, payload: bytes, now: float) -> None:
+        """Rewrite one of the producer's packets for this subscriber and hand it on."""
         out_seq = (seq + self.seq_offset) & 0xFFFF
         if seq_diff(out_seq, self.next_seq) >= 0:
             self.next_seq = (out_seq + 1) & 0xFFFF
-        if ext and self.abs_send_time:
-            packet = (
-                HEADER.pack(
-                    0x90 | (b0 & 0x20),
-                    marker | self.payload_type,
-                    out_seq,
-                    (ts + self.ts_offset) & 0xFFFFFFFF,
-                    self.ssrc,
-                )
-                + ext
-                + payload
-            )
-        else:
-            packet = (
-                HEADER.pack(
-                    0x80 | (b0 & 0x20),
-                    marker | self.payload_type,
-                    out_seq,
-                    (ts + self.ts_offset) & 0xFFFFFFFF,
-                    self.ssrc,
-                )
-                + payload
-            )
-        if self.transport.send_rtp(packet):
-            self.packets += 1
-            self.octets += len(payload)
+        out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
+        self.last_ts = out_ts
+        self.transport.send_media(
+            self, b0 & 0x20, marker | self.payload_type, out_seq, out_ts, payload, now
+        )
 
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's
@@ -331,9 +357,17 @@ class Consumer:
                 offset += 4 + (((data[offset + 2] << 8) | data[offset + 3]) << 2)
             _, b1, _, ts, _ = HEADER.unpack_from(data)
             COUNTERS.retransmitted_packets += 1
-            # send() only moves next_seq forward, so a retransmission never disturbs it.
-            ext = abs_send_time_block(ABS_SEND_TIME_ID, int(now * 262144))
-            self.send(b0, b1 & 0x80, seq, ts, data[offset:], ext)
+            # Not send(): a retransmission keeps its number and never moves next_seq.
+            self.transport.send_media(
+                self,
+                b0 & 0x20,
+                (b1 & 0x80) | self.payload_type,
+                out_seq,
+                (ts + self.ts_offset) & 0xFFFFFFFF,
+                data[offset:],
+                now,
+                retransmission=True,
+            )
 
     def pause(self) -> None:
         self.paused = True

@@ -9,20 +9,31 @@ caller's lesson, so no request can reach another lesson's media.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import _aiortc
+from .allocation import TICK
 from .ice import IceSettings
 from .router import COUNTERS, Producer
 from .transport import MediaError, PublishTransport, SubscribeTransport, Transport
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConsumerInfo", "MediaError", "MediaService", "MediaSettings", "Offer", "ProducerInfo"]
+__all__ = [
+    "ConsumerInfo",
+    "DownlinkChange",
+    "MediaError",
+    "MediaService",
+    "MediaSettings",
+    "Offer",
+    "ProducerInfo",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,18 @@ class ConsumerInfo:
 
 
 @dataclass(frozen=True)
+class DownlinkChange:
+    """A subscriber's downlink changed: what it is told (``SubscribeTransport.downlink``)."""
+
+    lesson_id: str
+    participant_id: str
+    state: str  # "ok" | "weak" | "audio_only"
+    reason: str | None  # None | "bandwidth" | "data_saver"
+    estimate: int | None
+    paused: list[str]  # producer ids held back for bandwidth
+
+
+@dataclass(frozen=True)
 class Offer:
     sdp: str
     version: int
@@ -89,7 +112,15 @@ class MediaService:
         self._lesson_of: dict[str, str] = {}
         self._video_view: dict[str, frozenset[str]] = {}
         """Per subscriber: the publishers whose video it receives (absent: all it may)."""
+        self._data_saver: set[str] = set()
+        """Subscribers who asked for audio only."""
+        self._priority: dict[str, int] = {}
+        """Per publisher: the allocation priority of its video (absent: 2, the rest)."""
         self._on_transport_state = on_transport_state
+        self.on_downlink: Callable[[DownlinkChange], None] | None = None
+        """Told when a subscriber's downlink state changes (the control plane tells the
+        participant, and the lesson's staff)."""
+        self._ticker: asyncio.Task[None] | None = None
 
     @staticmethod
     def _new_id(prefix: str) -> Callable[[], str]:
@@ -136,6 +167,7 @@ class MediaService:
             keyframe_interval=self.settings.keyframe_interval,
         )
         for producer in created:
+            producer.priority = self._priority.get(participant_id, 2)
             router.producers[producer.id] = producer
         return answer, [ProducerInfo.of(p) for p in created]
 
@@ -168,6 +200,9 @@ class MediaService:
                 on_state=self._state_changed(lesson_id),
             )
             transport.video_view = self._video_view.get(participant_id)
+            transport.data_saver = participant_id in self._data_saver
+            transport.on_downlink = self._downlink_changed(lesson_id)
+            self._start_ticker()
         sdp = await transport.offer(wanted, self._new_id("co_"))
         if sdp is None:
             return None
@@ -201,6 +236,132 @@ class MediaService:
         if transport is not None:
             transport.set_video_view(publishers)
 
+    def set_data_saver(self, lesson_id: str, participant_id: str, on: bool) -> None:
+        """Send this subscriber audio only (``on``), whatever its link carries; off: what its
+        link carries. Holds for connections made later too."""
+        router = self._bind(lesson_id, participant_id)
+        if on:
+            self._data_saver.add(participant_id)
+        else:
+            self._data_saver.discard(participant_id)
+        transport = router.subscribe.get(participant_id)
+        if transport is not None:
+            transport.set_data_saver(on)
+
+    def set_priority(self, lesson_id: str, participant_id: str, priority: int) -> None:
+        """The allocation priority of a publisher's video for every subscriber: 0 the
+        teacher (and screen share), 1 a pinned or speaking student, 2 the rest."""
+        router = self._bind(lesson_id, participant_id)
+        self._priority[participant_id] = priority
+        for producer in router.producers.values():
+            if producer.participant_id == participant_id:
+                producer.priority = priority
+
+    def downlink(self, lesson_id: str, participant_id: str) -> dict[str, Any]:
+        """A subscriber's downlink as it is told (state, reason, estimate, held tracks)."""
+        router = self._bind(lesson_id, participant_id)
+        transport = router.subscribe.get(participant_id)
+        if transport is None:
+            saver = participant_id in self._data_saver
+            return {
+                "state": "audio_only" if saver else "ok",
+                "reason": "data_saver" if saver else None,
+                "estimate": None,
+                "paused": [],
+            }
+        return transport.downlink()
+
+    def stats(self, lesson_id: str, participant_id: str) -> dict[str, Any]:
+        """A participant's connection figures for staff: the downlink estimate, its inputs
+        and the allocation's decisions; what it publishes."""
+        router = self.routers.get(lesson_id)
+        if router is None or self._lesson_of.get(participant_id) != lesson_id:
+            raise MediaError("not_found", "This participant has no media in this lesson.")
+        subscribe = router.subscribe.get(participant_id)
+        publish = router.publish.get(participant_id)
+        return {
+            "downlink": subscribe.stats() if subscribe is not None else None,
+            "uplink": [
+                {
+                    "producer": p.id,
+                    "kind": p.kind,
+                    "bitrate": int(p.bitrate),
+                    "paused": p.paused,
+                    "jitter": int(p.stats.jitter),
+                }
+                for p in (publish.producers if publish is not None else [])
+                if not p.closed
+            ],
+        }
+
+    def downlink_summary(self) -> dict[str, Any]:
+        """For ``/metrics``: subscribers by downlink state, and their estimates."""
+        states = {"ok": 0, "weak": 0, "audio_only": 0}
+        estimates: list[int] = []
+        for router in self.routers.values():
+            for transport in router.subscribe.values():
+                if not transport.connected:
+                    continue
+                states[transport.downlink()["state"]] += 1
+                estimates.append(transport.estimate)
+        return {"states": states, "estimates": estimates}
+
+    def _downlink_changed(self, lesson_id: str) -> Callable[[SubscribeTransport], None]:
+        def changed(transport: SubscribeTransport) -> None:
+            d = transport.downlink()
+            logger.info(
+                "downlink of %s in %s: %s (%s), estimate %s, held %s; estimator %s",
+                transport.participant_id,
+                lesson_id,
+                d["state"],
+                d["reason"],
+                d["estimate"],
+                d["paused"],
+                transport.estimator.snapshot(),
+            )
+            if self.on_downlink is None:
+                return
+            self.on_downlink(
+                DownlinkChange(
+                    lesson_id,
+                    transport.participant_id,
+                    d["state"],
+                    d["reason"],
+                    d["estimate"],
+                    d["paused"],
+                )
+            )
+
+        return changed
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        """Every ``allocation.TICK``: measure each producer, then let every connected
+        subscriber share its downlink out. One loop for the whole process (not a timer per
+        subscriber), so its cost grows with the participants, not with timers."""
+        try:
+            while self.routers:
+                await asyncio.sleep(TICK)
+                self.tick(time.time())
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._ticker = None
+
+    def tick(self, now: float) -> None:
+        for router in list(self.routers.values()):
+            for producer in list(router.producers.values()):
+                producer.measure(now)
+            for transport in list(router.subscribe.values()):
+                if transport.connected and not transport.closed:
+                    try:
+                        transport.allocate(now)
+                    except Exception:  # one subscriber's trouble must not stop the others
+                        logger.exception("allocation failed for %s", transport.id)
+
     async def add_candidate(
         self, lesson_id: str, participant_id: str, direction: str, candidate: dict[str, Any] | None
     ) -> bool:
@@ -230,6 +391,8 @@ class MediaService:
         router = self.routers.get(lesson_id)
         self._lesson_of.pop(participant_id, None)
         self._video_view.pop(participant_id, None)
+        self._data_saver.discard(participant_id)
+        self._priority.pop(participant_id, None)
         if router is None:
             return []
         # Detach both before the first await: the same participant may resume on a new socket
@@ -257,6 +420,8 @@ class MediaService:
     async def close(self) -> None:
         for lesson_id in list(self.routers):
             await self.close_lesson(lesson_id)
+        if self._ticker is not None:
+            self._ticker.cancel()
 
     @staticmethod
     def counters() -> dict[str, int]:

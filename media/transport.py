@@ -29,8 +29,10 @@ import asyncio
 import logging
 import random
 import secrets
+import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pylibsrtp
@@ -38,9 +40,14 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
+from .allocation import Allocation, Allocator, Track
+from .bwe import DownlinkEstimator
+from .extensions import answered_transport_cc, offer_transport_cc
 from .ice import IceSettings
-from .router import COUNTERS, Codec, Consumer, Producer
+from .pacer import Pacer
+from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer
 from .rtp import (
+    HEADER,
     build_nack,
     build_pli,
     build_receiver_report,
@@ -65,6 +72,26 @@ knows no remote candidate, fails ICE at once and drops the component, so the pee
 candidate that check would have taught it is never used. Waiting the patience RFC 8863 asks for
 keeps ICE open for those checks; a transport still unconnected then gets the end, and fails as
 before."""
+
+
+EXT_HEADER = struct.Struct("!BBHIIHHI")
+"""An RTP header with one 4-byte RFC 8285 one-byte-header extension block: V/P/X/CC, M/PT,
+sequence number, timestamp, SSRC, 0xBEDE, length 1, and one element (id, length, value, pad)."""
+WIRE_TAIL = 10 + 28
+"""Bytes a packet costs on the wire beyond its RTP bytes: SRTP tag, UDP and IPv4 headers."""
+MAX_RETRANSMIT_DELAY = 0.25
+"""A retransmission that would wait longer than this in the pacer's queue is not sent: the
+subscriber will have given up on the packet by then."""
+MIN_TIMER = 0.001
+PADDING = bytes(254) + b"\xff"
+"""The payload of a padding-only packet (RFC 3550 §5.1: the last byte counts the padding)."""
+PADDING_WIRE = 12 + 4 + len(PADDING) + WIRE_TAIL
+REMB_CONGESTION = 0.7
+"""A REMB below this share of the video payload the server sends is a congestion signal."""
+PROBE_QUEUE_BUDGET = 0.1
+"""Seconds of queue a probe may add at a link that carries just the estimate: a probe that
+fails delays the subscriber's audio by at most about this."""
+PROBE_MIN_PACKETS = 8
 
 
 class MediaError(Exception):
@@ -488,8 +515,30 @@ class PublishTransport(Transport):
         await super().close()
 
 
+@dataclass(slots=True)
+class _Probe:
+    """A probe cluster being sent: padding at ``bitrate`` until ``total`` bytes went out."""
+
+    cluster: int
+    bitrate: int
+    start: float
+    total: int
+    consumer: Consumer
+    sent: int = 0
+
+
 class SubscribeTransport(Transport):
-    """What a participant receives. The server offers; the client answers."""
+    """What a participant receives. The server offers; the client answers.
+
+    Each subscribe connection has its own downlink estimate (``media.bwe``: transport-wide
+    feedback when the browser negotiated it, REMB and receiver-report loss when not), an
+    allocator that shares the estimate out every ``allocation.TICK`` seconds (``allocate``,
+    driven by the media service: audio first, then video by priority, holding what does not
+    fit and probing to find out when it would), and a pacer (``media.pacer``) that lets video
+    out no faster than the estimate and never holds audio behind it. ``send_media`` is where
+    consumers hand their rewritten packets; it writes the header extensions when a packet
+    actually goes out, so transport-wide sequence numbers follow the send order.
+    """
 
     direction = "subscribe"
 
@@ -498,17 +547,37 @@ class SubscribeTransport(Transport):
         self.consumers: dict[str, Consumer] = {}  # by producer id
         self.video_view: frozenset[str] | None = None
         """The publishers whose video the subscriber wants now (``None``: all)."""
+        self.data_saver = False
+        """The subscriber asked for audio only."""
         self.by_ssrc: dict[int, Consumer] = {}
         self._pending: list[tuple[Any, Producer, str]] = []
         self._transceivers: dict[str, Any] = {}  # consumer id → transceiver
         self.retransmit_rate = retransmit_rate
-        self.bandwidth_estimate: int | None = None
         self.version = 0
+        self.allocator = Allocator()
+        self.allocation: Allocation | None = None
+        self.on_downlink: Callable[[SubscribeTransport], None] | None = None
+        """Called when ``downlink()`` changes (state, reason or held tracks)."""
+        self._reported: tuple[str, str | None, tuple[str, ...]] = ("ok", None, ())
+        self._probe: _Probe | None = None
+        self._probe_handle: asyncio.TimerHandle | None = None
+        self._allocated_at: float | None = None
+        self._sent_octets: tuple[float, int, int, int] | None = None
+        self.sent_bitrate = 0.0
+        self._sent_at: tuple[float, int] | None = None
+        self.init_sending()
 
-    def wanted_changed(self, wanted: list[Producer]) -> bool:
-        ids = {p.id for p in wanted}
-        current = set(self.consumers) | {p.id for _, p, _ in self._pending}
-        return ids != current
+    def init_sending(self) -> None:
+        """The state of the per-packet path (``send_media``): estimate, pacer, numbering."""
+        self.estimator = DownlinkEstimator()
+        self.estimate = self.estimator.estimate
+        """What the allocation shares out now, bits per second (see ``_estimate``)."""
+        self.pacer = Pacer(self.estimator.estimate)
+        self._tcc_word = 0  # (id << 4 | len-1) << 24 of the transport-wide-cc element, or 0
+        self._ast_word = (_aiortc.ABS_SEND_TIME_ID << 4 | 2) << 24
+        self._tseq = 0
+        self._drain_handle: asyncio.TimerHandle | None = None
+        self._retransmitted = 0  # bytes since the last allocation
 
     async def offer(self, wanted: list[Producer], new_id: Callable[[], str]) -> str | None:
         """Make the connection carry exactly ``wanted``; the offer, or None if none is needed."""
@@ -546,7 +615,7 @@ class SubscribeTransport(Transport):
         await self.pc.setLocalDescription(offer)
         self._attach()
         self.version += 1
-        return self.ice.announce(self.pc.localDescription.sdp)
+        return self.ice.announce(offer_transport_cc(self.pc.localDescription.sdp))
 
     def pending_consumers(self) -> list[tuple[str, Producer, str | None]]:
         """(consumer id, producer, mid) of the consumers the current offer adds."""
@@ -557,6 +626,11 @@ class SubscribeTransport(Transport):
             await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
         except Exception as exc:
             raise MediaError("bad_sdp", f"The answer was refused: {exc}") from exc
+        transport_cc = answered_transport_cc(answer_sdp)
+        if transport_cc:
+            # One id for the BUNDLE group (RFC 8843 §9.1): the first answered is the one.
+            ext_id = next(iter(transport_cc.values()))
+            self._tcc_word = ((ext_id << 4) | 1) << 24
         created = []
         now = self.now()
         for transceiver, producer, consumer_id in self._pending:
@@ -565,13 +639,16 @@ class SubscribeTransport(Transport):
                 continue
             codecs = _aiortc.negotiated_codecs(transceiver)
             extensions = _aiortc.negotiated_header_extensions(transceiver)
+            tcc = self._tcc_word != 0 and transceiver.mid in transport_cc
             consumer = Consumer(
                 consumer_id=consumer_id,
                 producer=producer,
                 transport=self,
                 ssrc=_aiortc.sender_ssrc(transceiver.sender),
                 payload_type=codecs[0].payloadType,
-                abs_send_time=any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
+                abs_send_time=not tcc
+                and any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
+                transport_cc=tcc,
                 retransmit_rate=self.retransmit_rate,
             )
             if not self.connected or not self.wants(consumer):
@@ -588,33 +665,358 @@ class SubscribeTransport(Transport):
 
     def _on_connected(self) -> None:
         for consumer in self.consumers.values():
-            if self.wants(consumer):
-                consumer.resume()
+            self._apply(consumer)
 
     def wants(self, consumer: Consumer) -> bool:
-        """Whether the subscriber's view lets this consumer forward (audio always does)."""
+        """Whether the subscriber lets this consumer forward: audio always; video when its
+        view includes the publisher and the data saver is off."""
+        if consumer.kind != "video":
+            return True
+        if self.data_saver:
+            return False
         view = self.video_view
-        return consumer.kind != "video" or view is None or consumer.producer.participant_id in view
+        return view is None or consumer.producer.participant_id in view
+
+    def _apply(self, consumer: Consumer) -> None:
+        """Pause or resume a consumer after its view, data saver, allocation or the
+        connection changed: it forwards when all of them let it."""
+        if consumer.closed:
+            return
+        if self.connected and self.wants(consumer) and not consumer.held:
+            consumer.resume()
+        elif not consumer.paused:
+            consumer.pause()
 
     def set_video_view(self, view: frozenset[str] | None) -> None:
         """Forward only the video of these publishers (``None``: all); see ``wants``."""
         self.video_view = view
         for consumer in self.consumers.values():
-            if not self.wants(consumer):
-                consumer.pause()
-            elif self.connected:
-                consumer.resume()
+            self._apply(consumer)
+
+    def set_data_saver(self, on: bool) -> None:
+        """Audio only, whatever the link carries (``on``), or back to what it carries."""
+        self.data_saver = on
+        for consumer in self.consumers.values():
+            self._apply(consumer)
+        self._report_downlink()
 
     def forget_consumer(self, consumer: Consumer) -> None:
         if self.consumers.get(consumer.producer.id) is consumer:
             del self.consumers[consumer.producer.id]
         self.by_ssrc.pop(consumer.ssrc, None)
 
+    # -- sending (the per-packet path) -----------------------------------------------------
+
+    def send_media(
+        self,
+        consumer: Consumer,
+        padding: int,
+        b1: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        now: float,
+        retransmission: bool = False,
+    ) -> None:
+        """One rewritten packet of ``consumer``: audio goes out at once, video through the
+        pacer (retransmissions too: they are paid out of the same budget)."""
+        size = len(payload) + WIRE_OVERHEAD
+        pacer = self.pacer
+        if consumer.audio:
+            pacer.charge(size, now)
+            self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
+            return
+        if retransmission:
+            if pacer.queued_bytes and pacer.queue_delay() > MAX_RETRANSMIT_DELAY:
+                COUNTERS.retransmissions_refused += 1  # it would arrive too late to help
+                return
+            self._retransmitted += size
+        if pacer.try_send(size, now):
+            self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
+        elif pacer.push((consumer, padding, b1, seq, ts, payload), size):
+            if self._drain_handle is None:
+                self._wake(now)
+        else:
+            COUNTERS.paced_dropped += 1
+
+    def _emit(
+        self,
+        consumer: Consumer,
+        padding: int,
+        b1: int,
+        seq: int,
+        ts: int,
+        payload: bytes,
+        now: float,
+        cluster: int,
+    ) -> None:
+        """Write the packet's header and extensions, protect and send it."""
+        if consumer.transport_cc:
+            tseq = self._tseq
+            self._tseq = (tseq + 1) & 0xFFFF
+            packet = (
+                EXT_HEADER.pack(
+                    0x90 | padding,
+                    b1,
+                    seq,
+                    ts,
+                    consumer.ssrc,
+                    0xBEDE,
+                    1,
+                    self._tcc_word | tseq << 8,
+                )
+                + payload
+            )
+            self.estimator.on_sent(tseq, len(packet) + WIRE_TAIL, now, cluster)
+        elif consumer.abs_send_time:
+            packet = (
+                EXT_HEADER.pack(
+                    0x90 | padding,
+                    b1,
+                    seq,
+                    ts,
+                    consumer.ssrc,
+                    0xBEDE,
+                    1,
+                    self._ast_word | (int(now * 262144) & 0xFFFFFF),
+                )
+                + payload
+            )
+        else:
+            packet = HEADER.pack(0x80 | padding, b1, seq, ts, consumer.ssrc) + payload
+        if self.send_rtp(packet):
+            consumer.packets += 1
+            consumer.octets += len(payload)
+
+    def _wake(self, now: float) -> None:
+        delay = self.pacer.next_send_in(now)
+        self._drain_handle = asyncio.get_running_loop().call_later(
+            max(delay, MIN_TIMER), self._drain
+        )
+
+    def _drain(self) -> None:
+        self._drain_handle = None
+        if self.closed:
+            return
+        now = self.now()
+        for consumer, padding, b1, seq, ts, payload in self.pacer.release(now):
+            if not consumer.closed:
+                self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
+        if self.pacer.queue:
+            self._wake(now)
+        elif self._probe is not None and self._probe_handle is None:
+            self._send_probe()
+
+    # -- probing ---------------------------------------------------------------------------
+
+    def _start_probe(self, bitrate: int, now: float) -> None:
+        """Send a short cluster of padding at ``bitrate`` (on a held video's SSRC: nothing
+        else is numbered there until it resumes at a keyframe)."""
+        consumer = next(
+            (c for c in self.consumers.values() if c.held and c.transport_cc and not c.closed),
+            None,
+        )
+        if consumer is None:
+            return
+        cluster = self.estimator.start_probe(bitrate, now)
+        # Small enough that a link no faster than the estimate queues at most
+        # PROBE_QUEUE_BUDGET seconds of it (the audio waits behind it there), and at least a
+        # few packets for the estimator to measure.
+        excess = max(1.0 - self.estimator.estimate / bitrate, 0.25)
+        budget = self.estimator.estimate * PROBE_QUEUE_BUDGET / 8 / excess
+        total = max(PROBE_MIN_PACKETS * PADDING_WIRE, int(budget))
+        self._probe = _Probe(cluster, bitrate, now, total, consumer)
+        COUNTERS.probes += 1
+        self._send_probe()
+
+    def _send_probe(self) -> None:
+        self._probe_handle = None
+        probe = self._probe
+        if probe is None:
+            return
+        consumer = probe.consumer
+        if self.closed or consumer.closed or not consumer.held or not self.connected:
+            self._probe = None
+            return
+        if self.pacer.queue:
+            return  # media first: _drain comes back here when the queue is empty
+        now = self.now()
+        due = (now - probe.start) * probe.bitrate / 8 - probe.sent + PADDING_WIRE
+        while due >= PADDING_WIRE and probe.sent < probe.total:
+            seq = consumer.next_seq
+            consumer.next_seq = (seq + 1) & 0xFFFF
+            # A NACK for a padding packet must not map back to a media packet.
+            consumer.seq_epoch_start = consumer.next_seq
+            self.pacer.charge(PADDING_WIRE, now)
+            self._emit(
+                consumer,
+                0x20,
+                consumer.payload_type,
+                seq,
+                consumer.last_ts,
+                PADDING,
+                now,
+                probe.cluster,
+            )
+            COUNTERS.padding_packets += 1
+            probe.sent += PADDING_WIRE
+            due -= PADDING_WIRE
+        if probe.sent >= probe.total:
+            self._probe = None
+            return
+        self._probe_handle = asyncio.get_running_loop().call_later(
+            max(PADDING_WIRE * 8 / probe.bitrate, MIN_TIMER), self._send_probe
+        )
+
+    # -- allocation ------------------------------------------------------------------------
+
+    def allocate(self, now: float) -> Allocation:
+        """Share the downlink estimate out among the consumers (every ``allocation.TICK``)."""
+        estimate = self.estimate = self._estimate(now)
+        last = self._allocated_at
+        self._allocated_at = now
+        retransmit_bitrate = (
+            self._retransmitted * 8 / (now - last) if last is not None and now > last else 0.0
+        )
+        self._retransmitted = 0
+        sent = self._sent_at
+        self._sent_at = (now, self.pacer.sent_bytes)
+        if sent is not None and now > sent[0]:
+            rate = (self.pacer.sent_bytes - sent[1]) * 8 / (now - sent[0])
+            self.sent_bitrate += (rate - self.sent_bitrate) * min(1.0, (now - sent[0]))
+        consumers = list(self.consumers.values())
+        tracks = [
+            Track(c.id, c.kind, c.producer.bitrate, c.producer.priority, self.wants(c))
+            for c in consumers
+            if not c.producer.paused
+        ]
+        allocation = self.allocator.allocate(
+            estimate,
+            tracks,
+            now,
+            retransmit_bitrate=retransmit_bitrate,
+            queue_delay=self.pacer.queue_delay(),
+        )
+        self.allocation = allocation
+        self.pacer.set_bitrate(estimate)
+        for consumer in consumers:
+            held = consumer.id in allocation.held
+            if held != consumer.held:
+                consumer.held = held
+                if held:
+                    COUNTERS.allocation_holds += 1
+                else:
+                    COUNTERS.allocation_resumes += 1
+                self._apply(consumer)
+        if self._probe is None and self.connected:
+            rate = self.estimator.next_probe(
+                now, allocation.wanted, app_limited=bool(allocation.held)
+            )
+            if rate:
+                self._start_probe(rate, now)
+        self._report_downlink()
+        return allocation
+
+    def _estimate(self, now: float) -> int:
+        """The estimator's target — read differently for a browser without transport-wide
+        feedback, whose REMB (its own receive-side estimate) counts only the video it receives
+        (payload bits, draft-alvestrand-rmcat-remb §2) and never says much more than that: it
+        cannot tell that a link carries more than the server sends. So REMB limits the
+        downlink only when it signals congestion — below ``REMB_CONGESTION`` of the video
+        payload the server sends — and is then turned into wire bits with this connection's
+        audio added; otherwise the loss-based estimate from receiver reports decides."""
+        estimate = self.estimator.update(now)
+        video = audio = wire = 0
+        for c in self.consumers.values():
+            if c.audio:
+                audio += c.octets + c.packets * WIRE_OVERHEAD
+            else:
+                video += c.octets
+                wire += c.octets + c.packets * WIRE_OVERHEAD
+        last = self._sent_octets
+        self._sent_octets = (now, video, audio, wire)
+        if self._tcc_word:
+            return estimate
+        snapshot = self.estimator.snapshot()
+        if snapshot["source"] != "remb" or last is None or now <= last[0]:
+            return estimate
+        dt = now - last[0]
+        video_rate = max(video - last[1], 0) * 8 / dt
+        audio_rate = max(audio - last[2], 0) * 8 / dt
+        wire_rate = max(wire - last[3], 0) * 8 / dt
+        remb = float(snapshot["remb"])
+        loss_based = float(snapshot["loss_based"])
+        if video_rate > 0 and remb < REMB_CONGESTION * video_rate:
+            limit = remb * (wire_rate / video_rate) + audio_rate
+            return int(max(self.estimator.min_bitrate, min(loss_based, limit)))
+        return int(min(max(loss_based, self.estimator.min_bitrate), self.estimator.max_bitrate))
+
+    def downlink(self) -> dict[str, Any]:
+        """What the subscriber is told of its downlink (the ``downlink`` event)."""
+        state, reason, held = self._downlink_key()
+        return {
+            "state": state,
+            "reason": reason,
+            "estimate": self.estimate if self.connected else None,
+            "paused": list(held),
+        }
+
+    def _downlink_key(self) -> tuple[str, str | None, tuple[str, ...]]:
+        held = tuple(sorted(c.producer.id for c in self.consumers.values() if c.held))
+        if self.data_saver:
+            return "audio_only", "data_saver", held
+        allocation = self.allocation
+        if allocation is None or allocation.state == "ok":
+            return "ok", None, held
+        return allocation.state, "bandwidth", held
+
+    def _report_downlink(self) -> None:
+        key = self._downlink_key()
+        if key != self._reported:
+            self._reported = key
+            if self.on_downlink is not None:
+                self.on_downlink(self)
+
+    def stats(self) -> dict[str, Any]:
+        """The connection's figures for staff: estimate and its inputs, what was decided."""
+        allocation = self.allocation
+        return {
+            **self.downlink(),
+            "connected": self.connected,
+            "sent_bitrate": int(self.sent_bitrate),
+            "pacing_rate": int(self.pacer.rate),
+            "queue_delay": round(self.pacer.queue_delay(), 3),
+            "paced_dropped": self.pacer.dropped,
+            "available_for_video": allocation.available if allocation else None,
+            "estimator": self.estimator.snapshot(),
+            "tracks": [
+                {
+                    "producer": c.producer.id,
+                    "participant": c.producer.participant_id,
+                    "kind": c.kind,
+                    "bitrate": int(c.producer.bitrate),
+                    "priority": c.producer.priority,
+                    "wanted": self.wants(c),
+                    "held": c.held,
+                    "paused": c.paused,
+                    "transport_cc": c.transport_cc,
+                }
+                for c in self.consumers.values()
+            ],
+        }
+
+    # -- feedback --------------------------------------------------------------------------
+
     def _on_rtcp(self, feedback: list[Any]) -> None:
         now = self.now()
+        estimator = self.estimator
         for fb in feedback:
             kind = fb.kind
-            if kind == "nack":
+            if kind == "twcc":
+                COUNTERS.transport_feedback += 1
+                if fb.twcc is not None:
+                    estimator.on_transport_feedback(fb.twcc, now)
+            elif kind == "nack":
                 COUNTERS.nacks_received += 1
                 consumer = self.by_ssrc.get(fb.media_ssrcs[0])
                 if consumer is not None:
@@ -625,12 +1027,17 @@ class SubscribeTransport(Transport):
                     if consumer is not None and not consumer.paused:
                         consumer.producer.request_keyframe(now)
             elif kind in ("rr", "sr"):
+                worst = -1
                 for block in fb.reports:
                     consumer = self.by_ssrc.get(block.ssrc)
                     if consumer is not None:
                         consumer.last_fraction_lost = block.fraction_lost
+                        if block.fraction_lost > worst:
+                            worst = block.fraction_lost
+                if worst >= 0:
+                    estimator.on_receiver_loss(worst, now)
             elif kind == "remb":
-                self.bandwidth_estimate = fb.bitrate
+                estimator.on_remb(fb.bitrate, now)
 
     def _report(self, now: float) -> None:
         """Sender reports for every consumer whose publisher has sent one (RFC 3550 §6.4.1):
@@ -655,6 +1062,11 @@ class SubscribeTransport(Transport):
             self.send_rtcp(chunk)
 
     async def close(self) -> None:
+        for handle in (self._drain_handle, self._probe_handle):
+            if handle is not None:
+                handle.cancel()
+        self._probe = None
+        self.pacer.clear()
         for consumer in list(self.consumers.values()):
             consumer.close()
         await super().close()

@@ -30,6 +30,7 @@ from media.rtp import (
     seq_newer,
     vp8_is_keyframe_start,
 )
+from media.transport import SubscribeTransport
 
 
 def rtp(
@@ -199,11 +200,22 @@ def test_receive_stats_loss_and_missing() -> None:
 
 
 class RecordingTransport:
-    """Stands in for the socket below a consumer: records what would be protected and sent."""
+    """A subscriber's (or publisher's) transport whose socket is a list: the real per-packet
+    path (``SubscribeTransport.send_media``: pacing, header extensions) and a record of what
+    would be protected and sent."""
+
+    send_media = SubscribeTransport.send_media
+    _emit = SubscribeTransport._emit
+    _wake = SubscribeTransport._wake
+    _drain = SubscribeTransport._drain
+    closed = False
+    _probe = None
+    _probe_handle = None
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.rtcp: list[bytes] = []
+        SubscribeTransport.init_sending(self)  # type: ignore[arg-type]
 
     def send_rtp(self, packet: bytes) -> bool:
         self.sent.append(packet)
@@ -281,7 +293,7 @@ def test_a_waiting_consumer_keeps_asking_for_a_keyframe_at_most_once_a_second() 
     assert len(down.sent) == 21
 
 
-def test_nack_from_subscriber_is_answered_from_history_within_budget() -> None:
+async def test_nack_from_subscriber_is_answered_from_history_within_budget() -> None:
     producer, consumer, _, down = make_pair()
     producer.receive(rtp(10, payload=KEY), 0.0)
     producer.receive(rtp(11, payload=b"\x00\x01second"), 0.0)
