@@ -21,6 +21,8 @@ from .chat import ChatLog
 from .moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
 
 if TYPE_CHECKING:
+    from media.service import DownlinkChange
+
     from .session import Session
 
 PEER_MEDIA_CHOICES = ("none", "audio", "all")
@@ -95,6 +97,14 @@ class Hub:
         self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
         self._background: set[asyncio.Task[Any]] = set()
+
+    def downlink_changed(self, change: DownlinkChange) -> None:
+        """The media plane changed what a subscriber's link carries: tell the participant
+        (and the lesson's staff, when its link state changed)."""
+        live = self.lessons.get(change.lesson_id)
+        session = live.sessions.get(change.participant_id) if live is not None else None
+        if session is not None:
+            session.downlink_changed(change)
 
     def background(self, work: Awaitable[None]) -> None:
         """Run ``work`` on its own, not tied to the socket that started it (letting the

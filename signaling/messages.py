@@ -50,6 +50,7 @@ __all__ = [
     "AskUnmute",
     "Bans",
     "Chat",
+    "DataSaver",
     "DeleteMessage",
     "Deny",
     "EndLesson",
@@ -70,6 +71,7 @@ __all__ = [
     "RequestId",
     "SetModerator",
     "Settings",
+    "Stats",
     "Subscribe",
     "Unban",
     "View",
@@ -205,6 +207,22 @@ class View:
 
     id: RequestId
     video: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataSaver:
+    """``data_saver``: send the sender audio only (``on``), whatever its link carries."""
+
+    id: RequestId
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """``stats``: staff read one participant's connection figures."""
+
+    id: RequestId
+    participant: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +369,8 @@ Request = (
     | Ping
     | Pause
     | View
+    | DataSaver
+    | Stats
     | EndLesson
     | SetModerator
     | Mute
@@ -598,6 +618,8 @@ _SCHEMAS: dict[str, _Schema] = {
     ),
     "pause": _Schema(Pause, (_Field("producer", _object_id), _Field("paused", _boolean))),
     "view": _Schema(View, (_Field("video", _id_list, nullable=True),)),
+    "data_saver": _Schema(DataSaver, (_Field("on", _boolean),)),
+    "stats": _Schema(Stats, (_Field("participant", _object_id),)),
     "end_lesson": _Schema(EndLesson),
     "set_moderator": _Schema(
         SetModerator, (_Field("participant", _object_id), _Field("moderator", _boolean))

@@ -42,7 +42,7 @@ from classroom.errors import ClassroomError
 from classroom.lessons import Admission, LessonService
 from classroom.passwords import token_digest
 from classroom.safety import Party, SafetyService
-from media.service import MediaError, MediaService, ProducerInfo
+from media.service import DownlinkChange, MediaError, MediaService, ProducerInfo
 
 from . import messages, staff
 from .errors import SignalingError
@@ -106,6 +106,8 @@ class Session:
         self.unmute_invited = False  # staff asked this participant to turn the mic on
         self.removal_reason = "removed_by_teacher"  # or "banned_by_teacher"
         self.device_digest: str | None = None  # sha256 of the browser's device key, if sent
+        self.link = "ok"  # what the downlink carries: "ok", "weak" or "audio_only"
+        self.data_saver = False  # the participant asked for audio only
         self.chat_bucket = TokenBucket(limits.chat_rate, limits.chat_burst)
         self.incident_bucket = TokenBucket(1 / limits.incident_interval, limits.incident_burst)
         self._offer_version: int | None = None  # the subscribe offer awaiting its answer
@@ -260,6 +262,8 @@ class Session:
             return self._pause(request)
         if isinstance(request, messages.View):
             return self._view(request)
+        if isinstance(request, messages.DataSaver):
+            return self._data_saver(request)
         handler = staff.HANDLERS.get(type(request))
         if handler is not None:
             return await handler(self, request)
@@ -447,6 +451,8 @@ class Session:
         self.muted_by_staff = old.muted_by_staff
         self.unmute_invited = old.unmute_invited
         self.device_digest = old.device_digest
+        self.link = old.link
+        self.data_saver = old.data_saver
         self.chat_bucket = old.chat_bucket
         self.incident_bucket = old.incident_bucket
         self.live = live
@@ -462,6 +468,8 @@ class Session:
             # change, or a second tab): the newer connection wins.
             old.push(messages.event("session_replaced", {}))
             await old.shutdown(CLOSE_REPLACED, "replaced")
+        if self.data_saver:  # the new connections keep the participant's choice
+            self.media.set_data_saver(live.lesson.id, pid, True)
         live.broadcast(messages.event("participant_updated", self.describe()), exclude=pid)
         return self.welcome(resumed=True)
 
@@ -485,6 +493,7 @@ class Session:
             "resume_token": self.hub.issue_resume_token(lesson.id, self.participant_id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
+            "data_saver": self.data_saver,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -493,6 +502,7 @@ class Session:
             "name": self.name,
             "role": self.role,
             "state": self.presence,
+            "link": self.link,
         }
 
     def _role_of(self, participant_id: str) -> str:
@@ -526,6 +536,9 @@ class Session:
     async def _publish(self, request: messages.Publish) -> dict[str, Any]:
         assert self.live is not None and self.participant_id is not None
         check_offer(request.sdp, self.limits)
+        if self.base_role == "teacher":
+            # The teacher's video comes first in every student's downlink.
+            self.media.set_priority(self.live.lesson.id, self.participant_id, 0)
         answer, producers = await self.media.publish(
             self.live.lesson.id, self.participant_id, request.sdp
         )
@@ -667,6 +680,37 @@ class Session:
         publishers = frozenset(request.video) if request.video is not None else None
         self.media.set_video_view(self.live.lesson.id, self.participant_id, publishers)
         return {"video": list(request.video) if request.video is not None else None}
+
+    def _data_saver(self, request: messages.DataSaver) -> dict[str, Any]:
+        """Audio only, whatever the link carries (or back): the server stops forwarding video
+        to this participant; the ``downlink`` event that follows says so."""
+        assert self.live is not None and self.participant_id is not None
+        self.data_saver = request.on
+        self.media.set_data_saver(self.live.lesson.id, self.participant_id, request.on)
+        if not self.subscribed:
+            self.downlink_changed(None)
+        return {"on": request.on}
+
+    def downlink_changed(self, change: DownlinkChange | None) -> None:
+        """Tell the participant what its downlink carries now; staff see its link state."""
+        if self.state != "admitted" or self.live is None or self.participant_id is None:
+            return
+        if change is None:
+            data = self.media.downlink(self.live.lesson.id, self.participant_id)
+        else:
+            data = {
+                "state": change.state,
+                "reason": change.reason,
+                "estimate": change.estimate,
+                "paused": change.paused,
+            }
+        self.push(messages.event("downlink", data))
+        if data["state"] != self.link:
+            self.link = data["state"]
+            update = messages.event("participant_updated", self.describe())
+            for session in self.live.staff():
+                if session is not self:
+                    session.push(update)
 
     # -- helpers for signaling.staff ---------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from classroom.safety import Action, IncidentCategory
+from media.service import MediaError
 
 from . import messages
 from .chat import ChatMessage, clean_text
@@ -419,6 +420,21 @@ async def moderation_log(actor: Session, request: messages.ModerationLog) -> dic
     return {"actions": [entry.to_json() for entry in entries]}
 
 
+async def stats(actor: Session, request: messages.Stats) -> dict[str, Any]:
+    """One participant's connection figures for staff: the downlink estimate and its inputs,
+    what the server holds back, what it publishes."""
+    check_staff(actor.role)
+    live = _live(actor)
+    target = live.sessions.get(request.participant)
+    if target is None:
+        raise SignalingError("not_found", "There is no such participant in this lesson.")
+    try:
+        figures = actor.media.stats(live.lesson.id, request.participant)
+    except MediaError:
+        figures = {"downlink": None, "uplink": []}
+    return {"participant": request.participant, "link": target.link, **figures}
+
+
 # -- the end -------------------------------------------------------------------------------
 
 
@@ -456,4 +472,5 @@ HANDLERS: dict[type, Handler] = {
     messages.DeleteMessage: delete_message,
     messages.ReportIncident: report_incident,
     messages.ModerationLog: moderation_log,
+    messages.Stats: stats,
 }

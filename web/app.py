@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -78,6 +78,7 @@ async def build_services(settings: Settings) -> Services:
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
     hub = Hub(waiting_room=settings.waiting_room)
+    media.on_downlink = hub.downlink_changed
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
     # last heartbeat, before this run's first heartbeat moves that mark.
     await records.attendance.recover()
@@ -162,6 +163,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+ESTIMATE_BUCKETS = (100_000, 200_000, 300_000, 500_000, 800_000, 1_200_000, 2_000_000, 4_000_000)
+"""Histogram buckets of subscribers' downlink estimates (bits per second)."""
+
+
 class _Collector:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -171,6 +176,25 @@ class _Collector:
             family = CounterMetricFamily(f"lophoc_rtp_{name}", f"Media plane counter {name}.")
             family.add_metric([], value)
             yield family
+        summary = self.services.media.downlink_summary()
+        states = GaugeMetricFamily(
+            "lophoc_downlinks",
+            "Connected subscribers by what their downlink carries (ok, weak, audio_only).",
+            labels=["state"],
+        )
+        for state, count in summary["states"].items():
+            states.add_metric([state], count)
+        yield states
+        estimates = HistogramMetricFamily(
+            "lophoc_downlink_estimate_bps",
+            "Downlink bandwidth estimates of connected subscribers, bits per second.",
+        )
+        buckets = [
+            (str(b), sum(1 for e in summary["estimates"] if e <= b)) for b in ESTIMATE_BUCKETS
+        ]
+        buckets.append(("+Inf", len(summary["estimates"])))
+        estimates.add_metric([], buckets, sum_value=sum(summary["estimates"]))
+        yield estimates
         lessons = GaugeMetricFamily("lophoc_live_lessons", "Lessons with someone connected.")
         lessons.add_metric([], len(self.services.hub.lessons))
         yield lessons
