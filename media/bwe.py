@@ -589,7 +589,8 @@ class DownlinkEstimator:
         self._probe_bitrate = 0
         self._probe_result = 0
         self._probe_ok = False
-        self._probe_backoff = PROBE_BACKOFF_MIN
+        self._probe_backoff = PROBE_BACKOFF_MIN  # the wait after the next failure
+        self._probe_wait = PROBE_BACKOFF_MIN  # the wait after the last probe
         self._last_probe_end = -math.inf
         self._source = "start"
 
@@ -718,7 +719,7 @@ class DownlinkEstimator:
         if now - self._last_decrease < PROBE_AFTER_DECREASE:
             return 0
         chained = self._probe_ok and now - self._last_probe_end < PROBE_CHAIN_WINDOW
-        if not chained and (not app_limited or now - self._last_probe_end < self._probe_backoff):
+        if not chained and (not app_limited or now - self._last_probe_end < self._probe_wait):
             return 0
         rate = min(PROBE_GROWTH * self.estimate, self.max_bitrate, 1.25 * wanted)
         return int(rate) if rate > self.estimate else 0
@@ -730,8 +731,9 @@ class DownlinkEstimator:
         self._last_probe_end = now
         self._probe_ok = result >= PROBE_SUCCESS_RATIO * cluster.bitrate
         if self._probe_ok:
-            self._probe_backoff = PROBE_BACKOFF_MIN
+            self._probe_backoff = self._probe_wait = PROBE_BACKOFF_MIN
         else:
+            self._probe_wait = self._probe_backoff
             self._probe_backoff = min(self._probe_backoff * 2, PROBE_BACKOFF_MAX)
         if result > self.estimate:
             self._acked.expect_fast_change()

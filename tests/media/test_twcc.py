@@ -73,11 +73,11 @@ def test_a_packet_laid_out_by_hand_from_the_draft() -> None:
             expected.append(t)
         else:
             expected.append(None)
-    for step in (-40, None, 8, 4096):
-        if step is None:
+    for symbol in (-40, None, 8, 4096):
+        if symbol is None:
             expected.append(None)
         else:
-            t += step
+            t += symbol
             expected.append(t)
     assert [s for s, _ in fb.packets] == [(65534 + i) & 0xFFFF for i in range(21)]
     assert [ticks(a) for _, a in fb.packets] == expected
