@@ -608,10 +608,10 @@ class DownlinkEstimator:
     # -- feedback ---------------------------------------------------------------------------
 
     def on_transport_feedback(self, fb: TransportFeedback, now: float) -> None:
-        """Process one transport-wide feedback: loss, acked bitrate, delay trend, AIMD, probes."""
-        self._twcc_seen = True
-        self._feedbacks += 1
-        self._last_feedback = now
+        """Process one transport-wide feedback: loss, acked bitrate, delay trend, AIMD, probes.
+
+        Only packets this estimator sent and has not yet seen reported count; a feedback with
+        none of them (a duplicate, or made up) changes nothing at all."""
         h_seq, h_time, h_size, h_cluster = self._h_seq, self._h_time, self._h_size, self._h_cluster
         ref = self._fb_ext
         received: list[tuple[float, float, int]] = []
@@ -644,6 +644,11 @@ class DownlinkEstimator:
                 received.append((send, arrival, size))
                 if probe is not None:
                     probe.received.append((send, arrival, size))
+        if not lost and not received:
+            return
+        self._twcc_seen = True
+        self._feedbacks += 1
+        self._last_feedback = now
         self._loss_lost += lost
         self._loss_total += lost + len(received)
         if received:

@@ -63,7 +63,7 @@ def test_send_history_wraps_and_counts_each_packet_once() -> None:
     est.on_transport_feedback(fb, 1.2)
     est.on_transport_feedback(fb, 1.2)  # a duplicate changes nothing
     est.on_transport_feedback(feedback(65536, arrivals[6:]), 1.3)  # across the wrap
-    assert est.snapshot()["feedbacks"] == 3
+    assert est.snapshot()["feedbacks"] == 2  # the duplicate was not counted
     assert est._fb_ext == 65530 + 11
     assert est._loss_total == 12 and est._loss_lost == 0
     # Sequence numbers the estimator never sent (or that a ring slot no longer holds) are
@@ -71,6 +71,14 @@ def test_send_history_wraps_and_counts_each_packet_once() -> None:
     stale = feedback(65542 + HISTORY_SIZE, [2.0, 2.01])
     est.on_transport_feedback(stale, 2.1)
     assert est._loss_total == 12
+
+
+def test_feedback_about_nothing_sent_does_not_switch_off_the_fallbacks() -> None:
+    est = DownlinkEstimator()
+    est.on_receiver_loss(0, 0.0)
+    est.on_transport_feedback(feedback(100, [1.0, 1.1]), 1.0)  # never sent
+    est.update(1.1)
+    assert est.snapshot()["source"] == "loss" and est.snapshot()["feedbacks"] == 0
 
 
 def test_reported_losses_reach_the_loss_fraction() -> None:
