@@ -105,7 +105,7 @@ arrival_steps = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     base=st.integers(0, 0xFFFF),
     count=st.integers(0, 255),
@@ -186,7 +186,7 @@ def test_impossible_padding_is_refused() -> None:
         parse_rtcp(bytes(packet))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=120))
 def test_feedback_from_random_bytes_raises_only_malformed(tail: bytes) -> None:
     body = tail + b"\x00" * (-len(tail) % 4)
@@ -199,7 +199,7 @@ def test_feedback_from_random_bytes_raises_only_malformed(tail: bytes) -> None:
         pass
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.integers(0, 300)), min_size=1, max_size=60),
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
