@@ -690,8 +690,12 @@ class DownlinkEstimator:
             self._loss_based = max(self._loss_based, float(self._remb))
 
     def on_receiver_loss(self, fraction_lost: int, now: float) -> None:
-        """A receiver report's fraction lost (0 … 255, RFC 3550 §6.4.1)."""
-        self._rr_pending = self._rr_last = min(max(fraction_lost, 0), 255) / 256.0
+        """A receiver report block's fraction lost (0 … 255, RFC 3550 §6.4.1), one call per
+        block about a stream sent to this subscriber; of the blocks that arrive between two
+        updates the worst counts (audio and video share the downlink)."""
+        fraction = min(max(fraction_lost, 0), 255) / 256.0
+        self._rr_pending = max(fraction, self._rr_pending or 0.0)
+        self._rr_last = fraction
 
     def on_rtt(self, rtt: float, now: float) -> None:
         if rtt > 0:
