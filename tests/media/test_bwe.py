@@ -73,6 +73,18 @@ def test_send_history_wraps_and_counts_each_packet_once() -> None:
     assert est._loss_total == 12
 
 
+def test_receiver_report_loss_steps() -> None:
+    est = DownlinkEstimator(start_bitrate=500_000)
+    est.on_receiver_loss(0, 0.0)  # audio: nothing lost
+    est.on_receiver_loss(64, 0.0)  # video: 25 % lost; the worst block counts
+    assert est.update(0.1) == int(500_000 * (1 - 0.5 * 0.25))
+    est.on_receiver_loss(13, 1.1)  # 5 %: hold
+    assert est.update(1.2) == int(500_000 * (1 - 0.5 * 0.25))
+    est.on_receiver_loss(2, 2.2)  # under 2 %: up to 8 % above the last second's lowest
+    assert est.update(2.3) == int(500_000 * (1 - 0.5 * 0.25) * 1.08 + 1000)
+    assert est.snapshot()["source"] == "loss"
+
+
 def test_feedback_about_nothing_sent_does_not_switch_off_the_fallbacks() -> None:
     est = DownlinkEstimator()
     est.on_receiver_loss(0, 0.0)
