@@ -589,7 +589,8 @@ class DownlinkEstimator:
         self._probe_bitrate = 0
         self._probe_result = 0
         self._probe_ok = False
-        self._probe_backoff = PROBE_BACKOFF_MIN
+        self._probe_backoff = PROBE_BACKOFF_MIN  # the wait after the next failure
+        self._probe_wait = PROBE_BACKOFF_MIN  # the wait after the last probe
         self._last_probe_end = -math.inf
         self._source = "start"
 
@@ -607,10 +608,10 @@ class DownlinkEstimator:
     # -- feedback ---------------------------------------------------------------------------
 
     def on_transport_feedback(self, fb: TransportFeedback, now: float) -> None:
-        """Process one transport-wide feedback: loss, acked bitrate, delay trend, AIMD, probes."""
-        self._twcc_seen = True
-        self._feedbacks += 1
-        self._last_feedback = now
+        """Process one transport-wide feedback: loss, acked bitrate, delay trend, AIMD, probes.
+
+        Only packets this estimator sent and has not yet seen reported count; a feedback with
+        none of them (a duplicate, or made up) changes nothing at all."""
         h_seq, h_time, h_size, h_cluster = self._h_seq, self._h_time, self._h_size, self._h_cluster
         ref = self._fb_ext
         received: list[tuple[float, float, int]] = []
@@ -643,6 +644,11 @@ class DownlinkEstimator:
                 received.append((send, arrival, size))
                 if probe is not None:
                     probe.received.append((send, arrival, size))
+        if not lost and not received:
+            return
+        self._twcc_seen = True
+        self._feedbacks += 1
+        self._last_feedback = now
         self._loss_lost += lost
         self._loss_total += lost + len(received)
         if received:
@@ -684,8 +690,12 @@ class DownlinkEstimator:
             self._loss_based = max(self._loss_based, float(self._remb))
 
     def on_receiver_loss(self, fraction_lost: int, now: float) -> None:
-        """A receiver report's fraction lost (0 … 255, RFC 3550 §6.4.1)."""
-        self._rr_pending = self._rr_last = min(max(fraction_lost, 0), 255) / 256.0
+        """A receiver report block's fraction lost (0 … 255, RFC 3550 §6.4.1), one call per
+        block about a stream sent to this subscriber; of the blocks that arrive between two
+        updates the worst counts (audio and video share the downlink)."""
+        fraction = min(max(fraction_lost, 0), 255) / 256.0
+        self._rr_pending = max(fraction, self._rr_pending or 0.0)
+        self._rr_last = fraction
 
     def on_rtt(self, rtt: float, now: float) -> None:
         if rtt > 0:
@@ -718,7 +728,7 @@ class DownlinkEstimator:
         if now - self._last_decrease < PROBE_AFTER_DECREASE:
             return 0
         chained = self._probe_ok and now - self._last_probe_end < PROBE_CHAIN_WINDOW
-        if not chained and (not app_limited or now - self._last_probe_end < self._probe_backoff):
+        if not chained and (not app_limited or now - self._last_probe_end < self._probe_wait):
             return 0
         rate = min(PROBE_GROWTH * self.estimate, self.max_bitrate, 1.25 * wanted)
         return int(rate) if rate > self.estimate else 0
@@ -730,8 +740,9 @@ class DownlinkEstimator:
         self._last_probe_end = now
         self._probe_ok = result >= PROBE_SUCCESS_RATIO * cluster.bitrate
         if self._probe_ok:
-            self._probe_backoff = PROBE_BACKOFF_MIN
+            self._probe_backoff = self._probe_wait = PROBE_BACKOFF_MIN
         else:
+            self._probe_wait = self._probe_backoff
             self._probe_backoff = min(self._probe_backoff * 2, PROBE_BACKOFF_MAX)
         if result > self.estimate:
             self._acked.expect_fast_change()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from media.bwe import (
     HISTORY_SIZE,
@@ -43,11 +45,12 @@ def paced(
     size: int = 1200,
     lose_every: int = 0,
     delay: float = 0.05,
+    cluster: int = -1,
 ) -> list[float | None]:
     """Send n packets every send_gap; they arrive every arrival_gap (a queue when larger)."""
     arrivals: list[float | None] = []
     for i in range(n):
-        est.on_sent((first + i) & 0xFFFF, size, start + i * send_gap)
+        est.on_sent((first + i) & 0xFFFF, size, start + i * send_gap, cluster)
         lost = lose_every and i % lose_every == lose_every - 1
         arrivals.append(None if lost else start + delay + i * arrival_gap)
     return arrivals
@@ -60,7 +63,7 @@ def test_send_history_wraps_and_counts_each_packet_once() -> None:
     est.on_transport_feedback(fb, 1.2)
     est.on_transport_feedback(fb, 1.2)  # a duplicate changes nothing
     est.on_transport_feedback(feedback(65536, arrivals[6:]), 1.3)  # across the wrap
-    assert est.snapshot()["feedbacks"] == 3
+    assert est.snapshot()["feedbacks"] == 2  # the duplicate was not counted
     assert est._fb_ext == 65530 + 11
     assert est._loss_total == 12 and est._loss_lost == 0
     # Sequence numbers the estimator never sent (or that a ring slot no longer holds) are
@@ -68,6 +71,26 @@ def test_send_history_wraps_and_counts_each_packet_once() -> None:
     stale = feedback(65542 + HISTORY_SIZE, [2.0, 2.01])
     est.on_transport_feedback(stale, 2.1)
     assert est._loss_total == 12
+
+
+def test_receiver_report_loss_steps() -> None:
+    est = DownlinkEstimator(start_bitrate=500_000)
+    est.on_receiver_loss(0, 0.0)  # audio: nothing lost
+    est.on_receiver_loss(64, 0.0)  # video: 25 % lost; the worst block counts
+    assert est.update(0.1) == int(500_000 * (1 - 0.5 * 0.25))
+    est.on_receiver_loss(13, 1.1)  # 5 %: hold
+    assert est.update(1.2) == int(500_000 * (1 - 0.5 * 0.25))
+    est.on_receiver_loss(2, 2.2)  # under 2 %: up to 8 % above the last second's lowest
+    assert est.update(2.3) == int(500_000 * (1 - 0.5 * 0.25) * 1.08 + 1000)
+    assert est.snapshot()["source"] == "loss"
+
+
+def test_feedback_about_nothing_sent_does_not_switch_off_the_fallbacks() -> None:
+    est = DownlinkEstimator()
+    est.on_receiver_loss(0, 0.0)
+    est.on_transport_feedback(feedback(100, [1.0, 1.1]), 1.0)  # never sent
+    est.update(1.1)
+    assert est.snapshot()["source"] == "loss" and est.snapshot()["feedbacks"] == 0
 
 
 def test_reported_losses_reach_the_loss_fraction() -> None:
@@ -138,6 +161,81 @@ def test_probe_clusters_are_long_enough_and_bounded() -> None:
     assert probe_cluster_bytes(4_000_000) == 4_000_000 * 0.15 / 8
     assert probe_cluster_bytes(600_000) == PROBE_MIN_BYTES
     assert probe_cluster_bytes(60_000) == 60_000 // 8  # at most a second of it
+
+
+def test_probe_policy() -> None:
+    est = DownlinkEstimator(start_bitrate=100_000)
+    assert est.next_probe(0.0, 90_000) == 0  # nothing wanted beyond the estimate
+    assert est.next_probe(0.0, 1_000_000, app_limited=False) == 0  # traffic can prove it
+    rate = est.next_probe(0.0, 1_000_000)
+    assert rate == 200_000
+    cid = est.start_probe(rate, 0.0)
+    assert est.next_probe(0.1, 1_000_000) == 0  # one cluster at a time
+    # The cluster goes out paced at its rate over an open path and is reported.
+    n = probe_cluster_bytes(rate) // 1200
+    gap = 1200 * 8 / rate
+    arrivals = paced(est, first=0, n=n, start=0.0, send_gap=gap, arrival_gap=gap, cluster=cid)
+    est.on_sent(n, 100, n * 0.048 + 0.1)  # audio after the cluster
+    arrivals.append(0.05 + n * 0.048 + 0.1)
+    est.on_transport_feedback(feedback(0, arrivals), n * 0.048 + 0.2)
+    assert 180_000 <= int(est.snapshot()["probe_result"]) <= 200_000
+    assert est.update(n * 0.048 + 0.2) >= 180_000
+    # A success may be followed at once, twice as high.
+    assert est.next_probe(n * 0.048 + 0.3, 1_000_000, app_limited=False) >= 360_000
+
+
+def test_a_failed_probe_backs_off() -> None:
+    est = DownlinkEstimator(start_bitrate=100_000)
+    cid = est.start_probe(200_000, 0.0)
+    # Nothing of the cluster is ever reported: it times out as a failure.
+    assert est.update(0.5) == 100_000
+    est.update(3.0)
+    assert est.snapshot()["probe_result"] == 0 and cid == 0
+    assert est.next_probe(4.9, 1_000_000) == 0
+    assert est.next_probe(5.0, 1_000_000) == 200_000  # 2 s after the first failure
+    est.start_probe(200_000, 5.0)
+    est.update(8.0)  # fails again
+    assert est.next_probe(11.9, 1_000_000) == 0
+    assert est.next_probe(12.0, 1_000_000) == 200_000  # then 4 s, then 5 s at most
+
+
+def test_remb_caps_transport_cc_and_bounds_are_kept() -> None:
+    call = Call(Link(None), DownlinkEstimator(max_bitrate=2_000_000))
+    call.run(3.0)
+    est = call.estimator
+    est.on_remb(400_000, 3.0)
+    assert est.update(3.1) == 400_000 and est.snapshot()["source"] == "twcc"
+    est.on_remb(10, 3.2)
+    assert est.update(3.3) == est.min_bitrate
+    with pytest.raises(ValueError):
+        DownlinkEstimator(min_bitrate=0)
+
+
+feedback_packets = st.lists(
+    st.tuples(st.integers(0, 0xFFFF), st.one_of(st.none(), st.floats(-1e6, 1e6))),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 0xFFFF), feedback_packets), min_size=1, max_size=8))
+def test_made_up_feedback_cannot_break_the_estimator(
+    reports: list[tuple[int, list[tuple[int, float | None]]]],
+) -> None:
+    """A subscriber's feedback is untrusted: whatever it claims, the estimator keeps running
+    and its estimate stays within bounds."""
+    est = DownlinkEstimator(min_bitrate=50_000, max_bitrate=2_000_000)
+    t = 0.0
+    for i in range(300):
+        est.on_sent(i, 1200, i * 0.003, 0 if 100 <= i < 120 else -1)
+    est.start_probe(500_000, 0.3)
+    for k, (base, packets) in enumerate(reports):
+        t = 1.0 + k * 0.1
+        fb = TransportFeedback(base, k & 0xFF, 0.0, tuple(packets))
+        est.on_transport_feedback(fb, t)
+        assert 50_000 <= est.update(t) <= 2_000_000
+    est.update(t + 5.0)
+    assert est.snapshot()["detector"] in ("normal", "overusing", "underusing")
 
 
 # -- whole calls -------------------------------------------------------------------------------

@@ -73,11 +73,11 @@ def test_a_packet_laid_out_by_hand_from_the_draft() -> None:
             expected.append(t)
         else:
             expected.append(None)
-    for step in (-40, None, 8, 4096):
-        if step is None:
+    for symbol in (-40, None, 8, 4096):
+        if symbol is None:
             expected.append(None)
         else:
-            t += step
+            t += symbol
             expected.append(t)
     assert [s for s, _ in fb.packets] == [(65534 + i) & 0xFFFF for i in range(21)]
     assert [ticks(a) for _, a in fb.packets] == expected
@@ -105,7 +105,7 @@ arrival_steps = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     base=st.integers(0, 0xFFFF),
     count=st.integers(0, 255),
@@ -186,7 +186,7 @@ def test_impossible_padding_is_refused() -> None:
         parse_rtcp(bytes(packet))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=120))
 def test_feedback_from_random_bytes_raises_only_malformed(tail: bytes) -> None:
     body = tail + b"\x00" * (-len(tail) % 4)
@@ -199,7 +199,7 @@ def test_feedback_from_random_bytes_raises_only_malformed(tail: bytes) -> None:
         pass
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.integers(0, 300)), min_size=1, max_size=60),
     st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
