@@ -703,13 +703,14 @@ class DownlinkEstimator:
 
     # -- probing ----------------------------------------------------------------------------
 
-    def start_probe(self, bitrate: int, now: float) -> int:
-        """Open a probe cluster at ``bitrate``: the sender sends ``probe_cluster_bytes(bitrate)``
-        of padding paced at that rate, each packet passed to ``on_sent`` with the returned id."""
+    def start_probe(self, bitrate: int, now: float, size: int | None = None) -> int:
+        """Open a probe cluster at ``bitrate``: the sender sends ``size`` bytes (default
+        ``probe_cluster_bytes(bitrate)``) of padding paced at that rate, each packet passed to
+        ``on_sent`` with the returned id."""
         bitrate = max(int(bitrate), 1)
         cid = self._next_cluster
         self._next_cluster += 1
-        duration = probe_cluster_bytes(bitrate) * 8 / bitrate
+        duration = (size if size is not None else probe_cluster_bytes(bitrate)) * 8 / bitrate
         self._clusters[cid] = _Cluster(cid, bitrate, now, now + duration)
         self._probe_bitrate = bitrate
         return cid

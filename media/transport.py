@@ -41,7 +41,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
 from .allocation import Allocation, Allocator, Track
-from .bwe import DownlinkEstimator
+from .bwe import DownlinkEstimator, probe_cluster_bytes
 from .extensions import answered_transport_cc, offer_transport_cc
 from .ice import IceSettings
 from .pacer import Pacer
@@ -818,13 +818,18 @@ class SubscribeTransport(Transport):
         )
         if consumer is None:
             return
-        cluster = self.estimator.start_probe(bitrate, now)
         # Small enough that a link no faster than the estimate queues at most
-        # PROBE_QUEUE_BUDGET seconds of it (the audio waits behind it there), and at least a
-        # few packets for the estimator to measure.
-        excess = max(1.0 - self.estimator.estimate / bitrate, 0.25)
-        budget = self.estimator.estimate * PROBE_QUEUE_BUDGET / 8 / excess
-        total = max(PROBE_MIN_PACKETS * PADDING_WIRE, int(budget))
+        # PROBE_QUEUE_BUDGET seconds of it (the subscriber's audio waits behind it there), and
+        # at least a few packets for the estimator to measure. A small cluster that a shaper's
+        # burst lets through whole overstates the link, at most up to the probe's own rate,
+        # which is why probes double from the estimate rather than jump to what is wanted.
+        estimate = self.estimator.estimate
+        excess = max(1.0 - estimate / bitrate, 0.25)
+        budget = estimate * PROBE_QUEUE_BUDGET / 8 / excess
+        total = max(
+            PROBE_MIN_PACKETS * PADDING_WIRE, min(int(budget), probe_cluster_bytes(bitrate))
+        )
+        cluster = self.estimator.start_probe(bitrate, now, total)
         self._probe = _Probe(cluster, bitrate, now, total, consumer)
         COUNTERS.probes += 1
         self._send_probe()
