@@ -30,7 +30,10 @@ SECONDS = 8.0
 
 
 class NoiseTrack(MediaStreamTrack):
-    """A camera filming noise (seeded), so every frame takes several packets."""
+    """A small camera filming noise (seeded): every frame takes a few packets, about 35 a
+    second — few enough that aiortc's sender, which keeps only its last 128 packets for
+    retransmission, still holds a packet when the SFU stops asking (``NACK_MAX_AGE``), as a
+    browser's longer history does."""
 
     kind = "video"
 
@@ -47,7 +50,7 @@ class NoiseTrack(MediaStreamTrack):
         wait = self._start + self._pts / VIDEO_CLOCK - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        array = self._rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+        array = self._rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
         frame = VideoFrame.from_ndarray(array, format="rgb24")
         frame.pts = self._pts
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
@@ -98,7 +101,7 @@ async def test_a_ten_percent_lossy_publisher_uplink_is_repaired_for_the_subscrib
         got = {seq_diff(s, first) for _, s in arrivals} & set(range(span))
         dropped = relay.ab.dropped
         assert dropped > 0.05 * span, (dropped, span)  # the uplink really was lossy
-        assert span > 200, span
+        assert span > 150, span  # about 35 packets a second
         assert len(got) >= 0.999 * span, (len(got), span, dropped)
     finally:
         await student.close()
