@@ -25,15 +25,32 @@ The facts relied on (aiortc 1.16.0, aioice 0.13.0):
 * ``RTCRtpSender._stream_id`` and ``_track_id`` become the ``a=msid`` of its m-line.
 * ``RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)`` is where aiortc hands a parsed
   RTP packet to its depacketizer (used only by load-test peers, which count without decoding).
+* Consent freshness (RFC 7675): ``Connection.connect()`` starts ``self.query_consent()`` as a
+  task kept in ``Connection._query_consent_task`` once ICE completes, and ``Connection.close()``
+  cancels that task. aioice's check is one Binding request every ``CONSENT_INTERVAL`` (5 s)
+  with a single 0.5 s timeout and no retransmission, and it closes the connection after
+  ``CONSENT_FAILURES`` (6) failures in a row — so a phone whose round trip exceeds 0.5 s is
+  dropped after about 30 s although it answers every check. ``keep_consent`` replaces that task
+  for one connection (an instance attribute shadows ``query_consent``; a task already running
+  is cancelled and restarted). Its requests are built by ``Connection.build_request``, sent by
+  ``StunProtocol.send_stun`` and matched in ``StunProtocol.transactions``, where
+  ``datagram_received`` hands a response to ``.response_received(message, addr)`` of the entry
+  under its transaction id. Expiry closes the connection as aioice does (``_query_consent_task
+  = None``, then ``close()``), which emits ``ConnectionClosed``; aiortc's ``RTCIceTransport``
+  then turns ``completed`` into ``failed``. Answering the remote's checks is
+  ``Connection.request_received``, untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtpPacket
 
@@ -43,6 +60,7 @@ __all__ = [
     "dtls_transport_of",
     "hook_datagrams",
     "ice_connection_of",
+    "keep_consent",
     "mute_sender",
     "negotiated_codecs",
     "negotiated_header_extensions",
@@ -54,6 +72,8 @@ __all__ = [
     "tap_receiver_rtp",
     "tx_srtp",
 ]
+
+logger = logging.getLogger(__name__)
 
 DatagramHandler = Callable[[bytes, tuple[str, int]], None]
 
@@ -207,3 +227,174 @@ def negotiated_header_extensions(transceiver: Any) -> list[Any]:
 def sender_ssrc(sender: RTCRtpSender) -> int:
     """The SSRC aiortc chose for a sender and announced in its m-line's ``a=ssrc``."""
     return int(sender._ssrc)
+
+
+# -- consent freshness (RFC 7675) ------------------------------------------------------------
+
+CONSENT_INTERVAL = 5.0
+"""Seconds between consent checks (RFC 7675 §5.1 recommends 5 s), randomized 0.8–1.2 ×."""
+CONSENT_TIMEOUT = 30.0
+"""Seconds without any response after which consent expires (RFC 7675 §5.1: 30 s)."""
+CONSENT_RTO = 0.5
+"""First retransmission timeout of a check (RFC 5389 §7.2.1's RTO: 500 ms)."""
+CONSENT_MAX_RTO = 4.0
+"""The retransmission timeout doubles up to this bound."""
+CONSENT_TASK_NAME = "lophoc-consent"
+
+
+class _ConsentRequest:
+    """One sent consent request, registered in ``StunProtocol.transactions`` under its id so a
+    response, however late, reaches ``response_received``."""
+
+    __slots__ = ("addr", "check", "key", "on_response", "sent_at")
+
+    def __init__(
+        self,
+        check: _ConsentCheck,
+        addr: tuple[str, int],
+        key: bytes,
+        sent_at: float,
+        on_response: Callable[[_ConsentRequest], None],
+    ) -> None:
+        self.check = check
+        self.addr = addr
+        self.key = key
+        self.sent_at = sent_at
+        self.on_response = on_response
+
+    def response_received(self, message: aioice.stun.Message, addr: tuple[str, int]) -> None:
+        if message.message_class != aioice.stun.Class.RESPONSE:
+            return  # an error response grants no consent (RFC 7675 §5.1)
+        if (addr[0], addr[1]) != (self.addr[0], self.addr[1]):
+            return  # consent comes from the address the request went to (§5.1)
+        if not message.check_message_integrity(self.key):
+            return
+        self.on_response(self)
+
+
+class _ConsentCheck:
+    __slots__ = ("answered", "next_send", "rto")
+
+    def __init__(self, now: float) -> None:
+        self.answered = False
+        self.rto = CONSENT_RTO
+        self.next_send = now
+
+
+async def _consent_loop(
+    connection: aioice.ice.Connection,
+    interval: float,
+    expiry: float,
+    on_rtt: Callable[[float], None] | None,
+) -> None:
+    """RFC 7675 §5.1 for one connection.
+
+    A check starts every ``interval`` (0.8–1.2 ×). Each request has a new transaction id and is
+    sent once (§5.1); while a check is unanswered, a new request is sent after an RTO of 0.5 s
+    that doubles up to ``CONSENT_MAX_RTO`` (the RFC 5389 schedule), until the next check starts.
+    Every request stays registered until ``expiry`` has passed, so a response arriving long
+    after its request still refreshes consent, and its round-trip time is exact (it is matched
+    to the one request it answers). Consent expires ``expiry`` seconds after the last response.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        task.set_name(CONSENT_TASK_NAME)
+    pending: dict[bytes, tuple[Any, _ConsentRequest]] = {}
+    last_ok = loop.time()  # ICE just completed: consent is fresh (§4)
+
+    def on_response(request: _ConsentRequest) -> None:
+        nonlocal last_ok
+        now = loop.time()
+        last_ok = now
+        request.check.answered = True
+        if on_rtt is not None:
+            try:
+                on_rtt(now - request.sent_at)
+            except Exception:  # a measurement must never end consent
+                logger.exception("consent: on_rtt failed")
+
+    def forget(transaction_id: bytes) -> None:
+        protocol, request = pending.pop(transaction_id)
+        if protocol.transactions.get(transaction_id) is request:
+            del protocol.transactions[transaction_id]
+
+    def send(check: _ConsentCheck, now: float) -> None:
+        pair = connection._nominated.get(1)
+        password = connection.remote_password
+        if pair is None or password is None or pair.protocol.transport is None:
+            return
+        message = connection.build_request(pair, nominate=False)
+        key = password.encode("utf8")
+        message.add_message_integrity(key)
+        request = _ConsentRequest(check, pair.remote_addr, key, now, on_response)
+        # Duck-typed: aioice only calls ``response_received`` on what it finds there.
+        pair.protocol.transactions[message.transaction_id] = request  # type: ignore[assignment]
+        pending[message.transaction_id] = (pair.protocol, request)
+        try:
+            pair.protocol.send_stun(message, pair.remote_addr)
+        except OSError:
+            pass  # counts as a lost request
+
+    try:
+        while True:
+            now = loop.time()
+            check = _ConsentCheck(now)
+            next_check = now + interval * (0.8 + 0.4 * random.random())
+            while True:
+                now = loop.time()
+                if now >= last_ok + expiry:
+                    logger.info("consent to send expired (%.1f s without a response)", expiry)
+                    connection._query_consent_task = None
+                    await connection.close()
+                    return
+                if now >= next_check:
+                    break
+                if not check.answered and now >= check.next_send:
+                    send(check, now)
+                    check.next_send = now + check.rto
+                    check.rto = min(check.rto * 2, CONSENT_MAX_RTO)
+                for transaction_id in [t for t, (_, r) in pending.items() if r.check.answered]:
+                    forget(transaction_id)
+                for transaction_id in [
+                    t for t, (_, r) in pending.items() if now - r.sent_at > expiry
+                ]:
+                    forget(transaction_id)
+                wake = min(next_check, last_ok + expiry)
+                if not check.answered:
+                    wake = min(wake, check.next_send)
+                await asyncio.sleep(max(0.0, wake - now))
+    finally:
+        for transaction_id in list(pending):
+            forget(transaction_id)
+
+
+def keep_consent(
+    dtls: RTCDtlsTransport,
+    *,
+    interval: float = CONSENT_INTERVAL,
+    timeout: float = CONSENT_TIMEOUT,
+    on_rtt: Callable[[float], None] | None = None,
+) -> None:
+    """Make this connection's consent checks follow RFC 7675 §5.1 (see ``_consent_loop``).
+
+    Callable any time after the DTLS transport exists (i.e. after ``setLocalDescription``):
+    before ICE completes, aioice starts the replacement itself when it would start its own;
+    after, aioice's running task is cancelled and the replacement takes its place in
+    ``_query_consent_task`` (so ``Connection.close()`` still stops it). Only this connection is
+    affected. ``on_rtt(seconds)`` receives the round-trip time of every answered request.
+    """
+    connection = ice_connection_of(dtls)
+
+    def query_consent() -> Any:
+        return _consent_loop(connection, interval, timeout, on_rtt)
+
+    connection.query_consent = query_consent  # type: ignore[method-assign]
+    if connection._closing:
+        return
+    running = connection._query_consent_task
+    if running is not None and not running.done():
+        running.cancel()
+        connection._query_consent_task = asyncio.get_running_loop().create_task(
+            query_consent(), name=CONSENT_TASK_NAME
+        )

@@ -7,9 +7,20 @@
 * ``ReceiveStats`` — what the SFU, as the publisher's receiver, reports in RTCP RR
   (RFC 3550 §6.4.1, §A.3 loss, §A.8 jitter) and which sequence numbers to NACK
   (RFC 4585 §6.2.1).
+* ``NackTracker`` — the publisher's packets still missing, asked for again until they come or
+  are too old to matter. A packet lost on the publisher's uplink is lost for every student, and
+  on a lossy phone link one NACK is not enough: the NACK or the retransmission may be lost too.
+  So each missing packet is asked for again about once a round trip — after
+  ``max(rtt, NACK_MIN_INTERVAL)`` times a random 1.0–1.5 (so that the asks of a burst do not
+  stay in lockstep with each other or with the publisher's pacing) — until it arrives, is older
+  than ``NACK_MAX_AGE`` seconds or ``NACK_MAX_SEQ_AGE`` packets, or was asked
+  ``NACK_MAX_TRIES`` times (libwebrtc's NackRequester follows the same idea). Memory is bounded
+  (``NACK_MAX_TRACKED``; the oldest are dropped first).
 """
 
 from __future__ import annotations
+
+import random
 
 from .rtp import ReportBlock, seq_diff
 
@@ -147,3 +158,91 @@ class ReceiveStats:
             lsr=(self.last_sr_ntp >> 16) & 0xFFFFFFFF,
             dlsr=dlsr,
         )
+
+
+NACK_MIN_INTERVAL = 0.020
+"""Seconds: the shortest wait before asking again, whatever the measured round trip."""
+NACK_JITTER = 0.5
+"""Each wait is the round trip times a random factor in [1, 1 + NACK_JITTER]."""
+NACK_MAX_AGE = 1.0
+"""Seconds after its first ask that a packet stops being asked for (the history the SFU keeps
+for its subscribers, ``media.router.HISTORY_MAX_AGE``, is as long)."""
+NACK_MAX_SEQ_AGE = 1000
+"""A packet this many sequence numbers behind the newest is no longer asked for."""
+NACK_MAX_TRIES = 10
+"""Asks per packet, the first (immediate) one included."""
+NACK_MAX_TRACKED = 512
+"""Missing packets tracked at most; beyond, the oldest are forgotten."""
+
+
+class NackTracker:
+    """The missing packets of one incoming stream and when to ask for each again (sans-I/O).
+
+    ``add`` records packets just asked for (the caller sends the first NACK at once),
+    ``received`` forgets a packet that arrived (late or retransmitted) and follows the newest
+    sequence number, and ``due`` returns the packets to ask for again now. Sequence numbers are
+    16-bit and compared wrap-aware (``seq_diff``).
+    """
+
+    __slots__ = ("_entries", "_newest", "_rng")
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        # seq → [first ask, last ask, asks, wait factor], in order of first ask.
+        self._entries: dict[int, list[float]] = {}
+        self._newest: int | None = None
+        self._rng = rng or random.Random()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._entries
+
+    def add(self, missing: list[int], now: float) -> None:
+        """These packets are missing and were just asked for (once)."""
+        entries = self._entries
+        rng = self._rng
+        for seq in missing:
+            seq &= 0xFFFF
+            if seq in entries:
+                continue
+            entries[seq] = [now, now, 1.0, 1.0 + NACK_JITTER * rng.random()]
+            newest = self._newest
+            if newest is None or seq_diff(seq, newest) > 0:
+                self._newest = seq
+        while len(entries) > NACK_MAX_TRACKED:
+            del entries[next(iter(entries))]
+
+    def received(self, seq: int) -> None:
+        """A packet arrived (first time or retransmitted): it is no longer missing."""
+        newest = self._newest
+        if newest is None or 0 < ((seq - newest) & 0xFFFF) < 0x8000:
+            self._newest = seq
+        if self._entries:
+            self._entries.pop(seq, None)
+
+    def due(self, now: float, rtt: float) -> list[int]:
+        """The packets to ask for again now (in order of first ask); forgets the hopeless."""
+        entries = self._entries
+        if not entries:
+            return []
+        wait = max(rtt, NACK_MIN_INTERVAL)
+        newest = self._newest
+        rng = self._rng
+        out: list[int] = []
+        dropped: list[int] = []
+        for seq, entry in entries.items():
+            if (
+                now - entry[0] > NACK_MAX_AGE
+                or (newest is not None and seq_diff(newest, seq) > NACK_MAX_SEQ_AGE)
+                or entry[2] >= NACK_MAX_TRIES
+            ):
+                dropped.append(seq)
+            elif now - entry[1] >= wait * entry[3]:
+                entry[1] = now
+                entry[2] += 1
+                entry[3] = 1.0 + NACK_JITTER * rng.random()
+                out.append(seq)
+        for seq in dropped:
+            del entries[seq]
+        return out

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .feedback import Budget, KeyframeThrottle, ReceiveStats
+from .feedback import Budget, KeyframeThrottle, NackTracker, ReceiveStats
 from .rtp import HEADER, keyframe_detector, seq_diff
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ class Producer:
         self.closed = False
         self.is_keyframe_start = keyframe_detector(codec.name)
         self.stats = ReceiveStats(codec.clock_rate)
+        self.nacks = NackTracker()  # asked again by the publish transport's NACK timer
         self.keyframes = KeyframeThrottle(keyframe_interval)
         # Retransmission history: slot = seq & mask → (seq, arrival time, packet bytes).
         self.history: list[tuple[int, float, bytes] | None] = [None] * HISTORY_SIZE
@@ -186,6 +187,8 @@ class Producer:
         missing = self.stats.add(seq, ts, now)
         if missing:
             self.transport.send_nack(self.ssrc, missing)
+            self.nacks.add(missing, now)
+        self.nacks.received(seq)
         self.history[seq & HISTORY_MASK] = (seq, now, data)
         if self.paused:
             return

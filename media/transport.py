@@ -92,6 +92,13 @@ PROBE_QUEUE_BUDGET = 0.1
 """Seconds of queue a probe may add at a link that carries just the estimate: a probe that
 fails delays the subscriber's audio by at most about this."""
 PROBE_MIN_PACKETS = 8
+DEFAULT_RTT = 0.1
+"""Seconds of round trip assumed until the consent checks have measured one."""
+NACK_TICK = 0.025
+"""Seconds between the publish side's passes over its producers' missing packets, while any
+are tracked (``media.feedback.NackTracker``)."""
+NACK_BATCH = 100
+"""Sequence numbers per NACK packet at most (about 400 bytes of FCI)."""
 
 
 class MediaError(Exception):
@@ -138,6 +145,8 @@ class Transport:
         self._closing: asyncio.Future[None] | None = None
         self._end_of_candidates: asyncio.TimerHandle | None = None
         self._ending: asyncio.Future[None] | None = None
+        self.rtt = DEFAULT_RTT
+        self._rtt_samples = 0
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     @staticmethod
@@ -151,6 +160,9 @@ class Transport:
         if self._dtls is None:
             self._dtls = _aiortc.dtls_transport_of(self.pc)
             self._dtls.on("statechange", self._on_dtls_state)
+            # RFC 7675 consent freshness: a phone with a 1.5 s round trip stays connected,
+            # and every check measures the round trip.
+            _aiortc.keep_consent(self._dtls, on_rtt=self.observe_rtt)
         _aiortc.hook_datagrams(self._dtls, self._wrap)
 
     def _wrap(self, original: _aiortc.DatagramHandler) -> _aiortc.DatagramHandler:
@@ -229,6 +241,15 @@ class Transport:
 
     def _on_connected(self) -> None:
         """Hook for subclasses: the transport can now send."""
+
+    def observe_rtt(self, seconds: float) -> None:
+        """One round-trip time measured by the consent checks (``_aiortc.keep_consent``'s
+        ``on_rtt``), smoothed as RFC 6298 §2 smooths TCP's."""
+        if self._rtt_samples == 0:
+            self.rtt = seconds
+        else:
+            self.rtt += (seconds - self.rtt) / 8
+        self._rtt_samples += 1
 
     async def add_candidate(self, candidate: dict[str, Any] | None) -> bool:
         """Add a trickled remote candidate; False when it is not one the server accepts."""
@@ -396,6 +417,7 @@ class PublishTransport(Transport):
         self.by_ssrc: dict[int, Producer] = {}
         self.max_video_bitrate = max_video_bitrate
         self._deferred: set[str] = set()
+        self._nack_timer: asyncio.TimerHandle | None = None
 
     async def negotiate(
         self, offer_sdp: str, new_id: Callable[[], str], keyframe_interval: float = 1.0
@@ -475,6 +497,29 @@ class PublishTransport(Transport):
 
     def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
         self.send_rtcp(build_nack(self.rtcp_ssrc, media_ssrc, lost))
+        self._arm_nacks()
+
+    def _arm_nacks(self) -> None:
+        if self._nack_timer is None and not self.closed:
+            self._nack_timer = asyncio.get_running_loop().call_later(NACK_TICK, self._repeat_nacks)
+
+    def _repeat_nacks(self) -> None:
+        """Ask again for the packets still missing (``NackTracker.due``), and come back while
+        any is tracked."""
+        self._nack_timer = None
+        if self.closed:
+            return
+        now = self.now()
+        tracked = False
+        for producer in self.producers:
+            if producer.closed:
+                continue
+            due = producer.nacks.due(now, self.rtt)
+            for i in range(0, len(due), NACK_BATCH):
+                self.send_rtcp(build_nack(self.rtcp_ssrc, producer.ssrc, due[i : i + NACK_BATCH]))
+            tracked = tracked or len(producer.nacks) > 0
+        if tracked:
+            self._arm_nacks()
 
     def _defer_keyframe(self, producer: Producer) -> None:
         """A keyframe request inside the throttle window: send it when the window closes."""
@@ -510,6 +555,8 @@ class PublishTransport(Transport):
             self.send_rtcp(packet)
 
     async def close(self) -> None:
+        if self._nack_timer is not None:
+            self._nack_timer.cancel()
         for producer in self.producers:
             producer.close()
         await super().close()
@@ -666,6 +713,10 @@ class SubscribeTransport(Transport):
     def _on_connected(self) -> None:
         for consumer in self.consumers.values():
             self._apply(consumer)
+
+    def observe_rtt(self, seconds: float) -> None:
+        super().observe_rtt(seconds)
+        self.estimator.on_rtt(self.rtt, self.now())
 
     def wants(self, consumer: Consumer) -> bool:
         """Whether the subscriber lets this consumer forward: audio always; video when its

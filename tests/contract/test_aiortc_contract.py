@@ -11,6 +11,7 @@ import inspect
 from importlib.metadata import version
 
 import aioice.ice
+import aioice.stun
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import HEADER_EXTENSIONS
 
@@ -115,3 +116,61 @@ def test_receiver_hands_parsed_packets_to_handle_rtp_packet() -> None:
     assert params == ["self", "packet", "arrival_time_ms"]
     source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "receiver._handle_rtp_packet(packet" in source
+
+
+# -- consent freshness (keep_consent) --------------------------------------------------------
+
+
+def test_aioice_consent_is_what_keep_consent_replaces() -> None:
+    # The behaviour replaced: one try of 0.5 s every 5 s, closed after 6 failures.
+    assert aioice.ice.CONSENT_INTERVAL == 5
+    assert aioice.ice.CONSENT_FAILURES == 6
+    assert aioice.stun.RETRY_RTO == 0.5
+    source = inspect.getsource(aioice.ice.Connection.query_consent)
+    assert "retransmissions=0" in source
+    # How an expiry closes the connection (keep_consent does the same).
+    assert "self._query_consent_task = None" in source and "await self.close()" in source
+
+
+def test_aioice_starts_consent_through_an_instance_lookup_after_ice_completes() -> None:
+    connect = inspect.getsource(aioice.ice.Connection.connect)
+    start = "self._query_consent_task = asyncio.create_task(self.query_consent())"
+    assert start in connect
+    assert connect.index('raise ConnectionError("ICE negotiation failed")') < connect.index(start)
+    close = inspect.getsource(aioice.ice.Connection.close)
+    assert "self._query_consent_task.cancel()" in close
+    assert "self._closing = True" in close
+    assert "self._emit_event(ConnectionClosed())" in close
+    init = inspect.getsource(aioice.ice.Connection.__init__)
+    assert "self._query_consent_task" in init and "self._closing = False" in init
+
+
+def test_aioice_matches_responses_by_transaction_id_in_protocol_transactions() -> None:
+    received = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "message.transaction_id in self.transactions" in received
+    assert "transaction.response_received(message, addr)" in received
+    assert "self.receiver.request_received(message, addr, self)" in received
+    assert "self.transactions: dict[bytes, stun.Transaction] = {}" in inspect.getsource(
+        aioice.ice.StunProtocol.__init__
+    )
+    params = list(inspect.signature(aioice.ice.StunProtocol.send_stun).parameters)
+    assert params == ["self", "message", "addr"]
+    params = list(inspect.signature(aioice.ice.Connection.build_request).parameters)
+    assert params == ["self", "pair", "nominate"]
+    assert callable(aioice.stun.Message.add_message_integrity)
+    assert callable(aioice.stun.Message.check_message_integrity)
+    assert aioice.stun.Class.RESPONSE
+    # Answering the remote's checks does not depend on the consent task.
+    assert "query_consent" not in inspect.getsource(aioice.ice.Connection.request_received)
+
+
+def test_aiortc_fails_a_completed_ice_transport_when_aioice_closes() -> None:
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+
+    monitor = inspect.getsource(RTCIceTransport._monitor)
+    assert "isinstance(event, ConnectionClosed)" in monitor
+    assert 'self.__setState("failed")' in monitor
+    assert "self._connection = gatherer._connection" in inspect.getsource(RTCIceTransport.__init__)
+    init = inspect.getsource(RTCIceGatherer.__init__)
+    assert "self._connection = Connection(" in init
+    assert "components" not in init  # one component: the nominated pair is _nominated[1]
