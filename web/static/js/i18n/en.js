@@ -430,4 +430,18 @@ export default Object.freeze({
   "class_report.col_lessons": "Lessons",
   "class_report.col_attended": "Attended",
   "class_report.col_rate": "Attendance rate",
+
+  "controls.data_saver": "Audio only",
+  "controls.data_saver_turn_on": "Audio only: turn video off to save data",
+  "controls.data_saver_turn_off": "Show the teacher's video again",
+  "downlink.notice_audio_only": "Weak connection — video paused to keep the sound",
+  "downlink.notice_weak": "Weak connection — only the teacher's video is kept",
+  "downlink.notice_data_saver": "Audio only — saving data",
+  "downlink.cover_bandwidth": "Video paused for the weak connection — the sound goes on",
+  "downlink.cover_data_saver": "Audio only, to save data",
+  "video.frozen": "Video paused",
+  "link.weak": "Weak connection",
+  "link.audio_only": "Audio only",
+  "link.weak_title": "This person's connection is weak: they only get the teacher's video",
+  "link.audio_only_title": "This person gets sound only, no video",
 });

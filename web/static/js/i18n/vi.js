@@ -430,4 +430,18 @@ export default Object.freeze({
   "class_report.col_lessons": "Số buổi",
   "class_report.col_attended": "Có tham gia",
   "class_report.col_rate": "Tỉ lệ đi học",
+
+  "controls.data_saver": "Chỉ nghe tiếng",
+  "controls.data_saver_turn_on": "Chỉ nghe tiếng, tắt hình để tiết kiệm dữ liệu",
+  "controls.data_saver_turn_off": "Xem lại hình của giáo viên",
+  "downlink.notice_audio_only": "Mạng yếu — tạm dừng hình để giữ tiếng",
+  "downlink.notice_weak": "Mạng yếu — chỉ giữ hình của giáo viên",
+  "downlink.notice_data_saver": "Chỉ nghe tiếng — đang tiết kiệm dữ liệu",
+  "downlink.cover_bandwidth": "Hình tạm dừng vì mạng yếu, tiếng vẫn nghe được",
+  "downlink.cover_data_saver": "Đang chỉ nghe tiếng để tiết kiệm dữ liệu",
+  "video.frozen": "Hình đang dừng",
+  "link.weak": "Mạng yếu",
+  "link.audio_only": "Chỉ nghe tiếng",
+  "link.weak_title": "Mạng của người này yếu: chỉ nhận được hình của giáo viên",
+  "link.audio_only_title": "Người này chỉ nhận tiếng, không nhận hình",
 });
