@@ -438,7 +438,7 @@ export default Object.freeze({
   "downlink.notice_weak": "Weak connection — only the teacher's video is kept",
   "downlink.notice_data_saver": "Audio only — saving data",
   "downlink.cover_bandwidth": "Video paused for the weak connection — the sound goes on",
-  "downlink.cover_data_saver": "Audio only, to save data",
+  "downlink.cover_data_saver": "You turned video off to save data",
   "video.frozen": "Video paused",
   "link.weak": "Weak connection",
   "link.audio_only": "Audio only",
