@@ -240,6 +240,7 @@ export class StudentGrid {
     element.dataset.link = person.link ?? "ok";
     const link = part(".tile-link");
     const badge = linkBadge(person.link);
+    link.dataset.link = person.link ?? "ok";
     show(link, Boolean(badge));
     if (badge) {
       setText(/** @type {HTMLElement} */ (link.querySelector(".link-text")), badge.label);

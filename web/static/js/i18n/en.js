@@ -437,7 +437,7 @@ export default Object.freeze({
   "downlink.notice_audio_only": "Weak connection — video paused to keep the sound",
   "downlink.notice_weak": "Weak connection — only the teacher's video is kept",
   "downlink.notice_data_saver": "Audio only — saving data",
-  "downlink.cover_bandwidth": "Video paused for the weak connection — the sound goes on",
+  "downlink.cover_bandwidth": "Video paused: weak connection",
   "downlink.cover_data_saver": "You turned video off to save data",
   "video.frozen": "Video paused",
   "link.weak": "Weak connection",

@@ -437,7 +437,7 @@ export default Object.freeze({
   "downlink.notice_audio_only": "Mạng yếu — tạm dừng hình để giữ tiếng",
   "downlink.notice_weak": "Mạng yếu — chỉ giữ hình của giáo viên",
   "downlink.notice_data_saver": "Chỉ nghe tiếng — đang tiết kiệm dữ liệu",
-  "downlink.cover_bandwidth": "Hình tạm dừng vì mạng yếu, tiếng vẫn nghe được",
+  "downlink.cover_bandwidth": "Hình tạm dừng vì mạng yếu",
   "downlink.cover_data_saver": "Bạn đã tắt hình để tiết kiệm dữ liệu",
   "video.frozen": "Hình đang dừng",
   "link.weak": "Mạng yếu",
