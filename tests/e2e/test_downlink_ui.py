@@ -270,6 +270,27 @@ async def test_stopped_video_is_covered_not_frozen(
     assert await page.evaluate(_RESTART_VIDEO_JS)
     await expect(tile).to_have_attribute("data-frozen", "false", timeout=TIMEOUT)
 
+    # The participant's menu offers the connection's figures (or says the server has none).
+    row = teacher.page.locator(f'[data-testid="participant"][data-id="{student_id}"]')
+    await row.get_by_test_id("participant-menu").click()
+    await row.get_by_test_id("action-connection").click()
+    dialog = tid(teacher.page, "connection-dialog")
+    await expect_seen(dialog)
+    await expect(tid(teacher.page, "connection-name")).to_have_text("Nguyễn Thị Mai")
+    [stats] = requests_of(teacher, "stats")
+    assert stats["participant"] == student_id, stats
+    answer = await response_to(teacher, stats)
+    if answer["type"] == "error":
+        assert answer["code"] == "unknown_type", answer
+        await expect_seen(tid(teacher.page, "connection-status"))
+        await expect(tid(teacher.page, "connection-status")).to_have_text(VIETNAMESE_LETTER)
+    else:
+        await expect_seen(tid(teacher.page, "stats-estimate"))
+        await expect(tid(teacher.page, "stats-state")).to_have_text(VIETNAMESE_LETTER)
+    await teacher.page.screenshot(path=str(artifacts / "downlink-console-connection.png"))
+    await tid(teacher.page, "connection-dialog-close").click()
+    await expect(dialog).to_be_hidden()
+
 
 async def test_server_says_audio_only_for_data_saver(
     tabs: Tabs, lophoc: LophocServer, playwright_driver: Playwright, artifacts: Path

@@ -6,12 +6,14 @@ import { test } from "node:test";
 import {
   COVER_KEYS,
   NOTICE_KEYS,
+  formatBitrate,
   initialOf,
   linkBadge,
   noticeKind,
   parseDownlink,
   parseLink,
   stageView,
+  statsRows,
 } from "../js/downlink.js";
 import { Roster } from "../js/roster.js";
 import en from "../js/i18n/en.js";
@@ -157,4 +159,42 @@ test("the roster keeps `link` from joins and updates, and an update without it k
   assert.equal(roster.get("p_an").link, "audio_only");
   roster.apply("participant_joined", { id: "p_binh", name: "Bình", role: "student", link: "x" });
   assert.equal(roster.get("p_binh").link, "ok");
+});
+
+test("connection details: figures for people, a dash for what the server did not say", () => {
+  assert.equal(formatBitrate(850_400, "en"), "850 kbit/s");
+  assert.equal(formatBitrate(1_250_000, "en"), "1.3 Mbit/s");
+  assert.equal(formatBitrate(1_250_000, "vi"), "1,3 Mbit/s");
+  assert.equal(formatBitrate(null, "en"), null);
+  assert.equal(formatBitrate(-1, "en"), null);
+  const rows = statsRows(
+    {
+      estimate: 310_000,
+      source: "twcc",
+      rtt: 182.6,
+      loss: 0.034,
+      sent_bitrate: 295_000,
+      state: "weak",
+      tracks: [
+        { producer: "pr_t", kind: "video", paused: false },
+        { producer: "pr_a", kind: "video", paused: true },
+        { producer: "pr_b", kind: "video", paused: true },
+        { producer: "pr_s", kind: "audio", paused: false },
+      ],
+    },
+    "en",
+  );
+  const byName = Object.fromEntries(rows.map((row) => [row.name, row]));
+  assert.equal(byName.state.valueKey, "link.weak");
+  assert.equal(byName.estimate.value, "310 kbit/s (twcc)");
+  assert.equal(byName.sent_bitrate.value, "295 kbit/s");
+  assert.equal(byName.rtt.value, "183 ms");
+  assert.equal(byName.loss.value, "3.4 %");
+  assert.equal(byName.paused.value, "2 / 3");
+  for (const row of rows) assert.ok(en[row.label] && vi[row.label], row.label);
+  for (const row of statsRows({}, "vi")) {
+    if (row.name === "state") assert.equal(row.valueKey, "link.ok");
+    else assert.equal(row.value, "—", row.name);
+  }
+  assert.equal(statsRows({ loss: 7 }, "en").find((row) => row.name === "loss").value, "—");
 });

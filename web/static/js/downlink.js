@@ -150,3 +150,75 @@ export const COVER_KEYS = Object.freeze({
 export function initialOf(name) {
   return ([...String(name ?? "").trim()][0] ?? "?").toLocaleUpperCase();
 }
+
+/**
+ * A bit rate for people: "850 kbit/s", "1,2 Mbit/s" (in the page's language), or null.
+ * @param {unknown} bps bits per second
+ * @param {string} lang
+ * @returns {string | null}
+ */
+export function formatBitrate(bps, lang) {
+  if (typeof bps !== "number" || !Number.isFinite(bps) || bps < 0) return null;
+  if (bps >= 1_000_000) {
+    const value = (bps / 1_000_000).toLocaleString(lang, { maximumFractionDigits: 1 });
+    return `${value} Mbit/s`;
+  }
+  return `${Math.round(bps / 1_000).toLocaleString(lang)} kbit/s`;
+}
+
+/**
+ * The rows of the console's "Connection details" for a `stats` answer (docs/protocol.md):
+ * a catalogue key for the label and the value as text ("—" for what the server did not say).
+ * `rtt` is in milliseconds, `loss` a fraction, the bit rates in bits per second.
+ * @param {any} data the `ok.data` of `stats`
+ * @param {string} lang
+ * @returns {{label: string, value: string, valueKey: string | null, name: string}[]}
+ */
+export function statsRows(data, lang) {
+  const none = "—";
+  const stats = data && typeof data === "object" ? data : {};
+  const number = (value) => typeof value === "number" && Number.isFinite(value);
+  const rows = [];
+  const state = parseLink(stats.state ?? stats.link, "ok");
+  rows.push({ name: "state", label: "stats.state", value: "", valueKey: `link.${state}` });
+  const estimate = formatBitrate(stats.estimate, lang);
+  const source = typeof stats.source === "string" && stats.source ? ` (${stats.source})` : "";
+  rows.push({
+    name: "estimate",
+    label: "stats.estimate",
+    value: estimate ? estimate + source : none,
+    valueKey: null,
+  });
+  rows.push({
+    name: "sent_bitrate",
+    label: "stats.sent_bitrate",
+    value: formatBitrate(stats.sent_bitrate, lang) ?? none,
+    valueKey: null,
+  });
+  rows.push({
+    name: "rtt",
+    label: "stats.rtt",
+    value: number(stats.rtt) && stats.rtt >= 0 ? `${Math.round(stats.rtt)} ms` : none,
+    valueKey: null,
+  });
+  const loss = number(stats.loss) && stats.loss >= 0 && stats.loss <= 1 ? stats.loss : null;
+  rows.push({
+    name: "loss",
+    label: "stats.loss",
+    value:
+      loss === null
+        ? none
+        : `${(loss * 100).toLocaleString(lang, { maximumFractionDigits: 1 })} %`,
+    valueKey: null,
+  });
+  const tracks = Array.isArray(stats.tracks) ? stats.tracks : [];
+  const video = tracks.filter((track) => track?.kind === "video");
+  const held = video.filter((track) => track.paused === true).length;
+  rows.push({
+    name: "paused",
+    label: "stats.paused",
+    value: video.length ? `${held} / ${video.length}` : none,
+    valueKey: null,
+  });
+  return rows;
+}
