@@ -386,6 +386,12 @@ LESSON_TESTIDS = {
     "notice",
     "peer-audio",
     "closed-view",
+    "toggle-data-saver",
+    "downlink-notice",
+    "video-paused",
+    "video-paused-initial",
+    "video-paused-name",
+    "video-paused-text",
 }
 TEACH_TESTIDS = {
     "lang-switch",
