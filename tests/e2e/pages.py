@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,3 +193,50 @@ async def api_login(http: httpx.AsyncClient, username: str, password: str) -> di
     assert response.status_code == 200, response.text
     http.cookies.clear()
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+# What a person sees: the element is drawn, wholly inside the viewport, not transparent, and
+# the topmost element at several of its points is the element itself or one of its children
+# (nothing covers it). Returns "" when seen, else what is wrong.
+_SEEN_JS = """
+(el) => {
+  const name = (node) => !node ? 'nothing' : node.tagName.toLowerCase()
+    + (node.dataset && node.dataset.testid ? `[data-testid=${node.dataset.testid}]` : '')
+    + (typeof node.className === 'string' && node.className
+       ? '.' + node.className.split(' ')[0] : '');
+  const box = el.getBoundingClientRect();
+  if (box.width < 1 || box.height < 1) return `no size (${box.width}x${box.height})`;
+  const w = window.innerWidth, h = window.innerHeight;
+  if (box.left < -0.5 || box.top < -0.5 || box.right > w + 0.5 || box.bottom > h + 0.5) {
+    return `not wholly on screen: ${Math.round(box.left)},${Math.round(box.top)} `
+      + `${Math.round(box.width)}x${Math.round(box.height)} in ${w}x${h}`;
+  }
+  for (let node = el; node; node = node.parentElement) {
+    const style = getComputedStyle(node);
+    if (style.visibility !== 'visible' || Number(style.opacity) < 0.5) {
+      return `${name(node)} is ${style.visibility}, opacity ${style.opacity}`;
+    }
+  }
+  for (const [fx, fy] of [[0.5, 0.5], [0.15, 0.5], [0.85, 0.5], [0.5, 0.2], [0.5, 0.8]]) {
+    const x = box.left + box.width * fx, y = box.top + box.height * fy;
+    const hit = document.elementFromPoint(x, y);
+    if (!hit || !(hit === el || el.contains(hit))) {
+      return `covered at ${Math.round(x)},${Math.round(y)} by ${name(hit)}`;
+    }
+  }
+  return '';
+}
+"""
+
+
+async def expect_seen(locator: Locator, timeout: float = TIMEOUT) -> None:
+    """``locator`` is visible to a person: on screen, opaque, and covered by nothing."""
+    await expect(locator).to_be_visible(timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        problem = str(await locator.evaluate(_SEEN_JS))
+        if not problem:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{locator} is not seen: {problem}")
+        await asyncio.sleep(0.2)

@@ -178,6 +178,7 @@ DYNAMIC_KEYS = (
     + [f"participant.{k}_{s}" for k in ("audio", "video") for s in ("on", "off", "none")]
     + [f"notice.{r}_{k}" for r in ("muted", "not_allowed") for k in ("audio", "video")]
     + [f"controls.{d}_{a}" for d in ("mic", "camera") for a in ("turn_off", "turn_on", "retry")]
+    + [f"link.{state}" for state in ("ok", "weak", "audio_only")]
 )
 
 #: Problems the client itself reports with `data-code` (join-error, media-error, closed pages).
@@ -385,6 +386,12 @@ LESSON_TESTIDS = {
     "notice",
     "peer-audio",
     "closed-view",
+    "toggle-data-saver",
+    "downlink-notice",
+    "video-paused",
+    "video-paused-initial",
+    "video-paused-name",
+    "video-paused-text",
 }
 TEACH_TESTIDS = {
     "lang-switch",

@@ -6,10 +6,16 @@
  * whose video to forward: after every page change and every change of who is on the page.
  * Everyone's audio still plays: a student who is not shown in a tile with video is heard through
  * an `<audio>` element.
+ *
+ * A tile never shows a frozen frame as live: each tile's video is watched for new frames
+ * (freeze.js) and, when they stop while the camera is on, the student's initial covers it
+ * (`data-frozen="true"` on the tile). A student on a weak downlink gets a tag on the tile.
  */
 
 import { create, show } from "./dom.js";
-import { setText } from "./i18n.js";
+import { linkBadge } from "./downlink.js";
+import { watchFrames } from "./freeze.js";
+import { setText, setTitle } from "./i18n.js";
 import { trackState } from "./roster.js";
 
 export const DEFAULT_PAGE_SIZE = 6;
@@ -48,7 +54,10 @@ function initial(name) {
 /** One page of students' tiles, the pager, and the audio of everyone not shown with video. */
 export class StudentGrid {
   #page = 0;
-  /** @type {Map<string, {element: HTMLElement, video: HTMLVideoElement | null}>} */
+  /**
+   * @type {Map<string, {element: HTMLElement, video: HTMLVideoElement | null, wanted: boolean,
+   *                     watcher: {stop: () => void} | null}>}
+   */
   #tiles = new Map();
   /** @type {Map<string, HTMLAudioElement>} */
   #audio = new Map();
@@ -116,6 +125,7 @@ export class StudentGrid {
       if (tile?.video) {
         playback.attach(tile.video, received?.stream ?? null);
         tile.element.classList.toggle("has-picture", Boolean(received?.video));
+        tile.wanted = Boolean(received?.video) && trackState(person, "video") === "on";
         this.#setAudio(person.id, null);
       } else {
         this.#setAudio(person.id, received?.audioOnly ?? null);
@@ -127,7 +137,10 @@ export class StudentGrid {
   /** Drop every tile and audio element (the lesson is over). */
   clear() {
     for (const id of [...this.#audio.keys()]) this.#setAudio(id, null);
-    for (const { element } of this.#tiles.values()) element.remove();
+    for (const tile of this.#tiles.values()) {
+      tile.watcher?.stop();
+      tile.element.remove();
+    }
     this.#tiles.clear();
     this.#session = null;
   }
@@ -151,6 +164,7 @@ export class StudentGrid {
       const withVideo = person ? trackState(person, "video") !== "none" : false;
       if (!wanted.has(id) || withVideo !== Boolean(tile.video)) {
         if (tile.video) this.parts.playback.attach(tile.video, null);
+        tile.watcher?.stop();
         tile.element.remove();
         this.#tiles.delete(id);
       }
@@ -175,6 +189,7 @@ export class StudentGrid {
       testId: withVideo ? "tile" : "name-tile",
     });
     element.dataset.participant = person.id;
+    element.dataset.frozen = "false";
     let video = null;
     if (withVideo) {
       video = /** @type {HTMLVideoElement} */ (
@@ -192,8 +207,27 @@ export class StudentGrid {
           attrs: { "aria-hidden": "true" },
         }),
       ]),
+      create("span", { className: "tag tag-warn link-tag tile-link", testId: "tile-link" }, [
+        create("span", { className: "icon icon-signal-weak", attrs: { "aria-hidden": "true" } }),
+        create("span", { className: "link-text" }),
+      ]),
     );
-    return { element, video };
+    const tile = { element, video, wanted: false, watcher: null };
+    if (video) {
+      tile.watcher = watchFrames(video, {
+        wanted: () => tile.wanted,
+        receiver: (track) =>
+          this.#session
+            ?.pcs()
+            .subscribe?.getReceivers()
+            .find((receiver) => receiver.track === track) ?? null,
+        onChange: (state) => {
+          element.dataset.frozen = state === "frozen" ? "true" : "false";
+          this.#updateState(element);
+        },
+      });
+    }
+    return tile;
   }
 
   #updateTile(element, person) {
@@ -203,10 +237,29 @@ export class StudentGrid {
     const part = (selector) => /** @type {HTMLElement} */ (element.querySelector(selector));
     part(".tile-name").textContent = person.name;
     part(".tile-avatar").textContent = initial(person.name);
-    const state = part(".tile-state");
-    if (person.state === "reconnecting") setText(state, "participant.reconnecting");
-    else if (trackState(person, "video") === "off") setText(state, "participant.camera_off");
-    else state.textContent = "";
+    element.dataset.link = person.link ?? "ok";
+    const link = part(".tile-link");
+    const badge = linkBadge(person.link);
+    link.dataset.link = person.link ?? "ok";
+    show(link, Boolean(badge));
+    if (badge) {
+      setText(/** @type {HTMLElement} */ (link.querySelector(".link-text")), badge.label);
+      setTitle(link, badge.title);
+    }
+    this.#updateState(element);
+  }
+
+  /** The line at the tile's top: reconnecting, camera off, or video paused (frozen). */
+  #updateState(element) {
+    const state = /** @type {HTMLElement} */ (element.querySelector(".tile-state"));
+    const { state: connection, video, frozen } = element.dataset;
+    if (connection === "reconnecting") setText(state, "participant.reconnecting");
+    else if (video === "off") setText(state, "participant.camera_off");
+    else if (frozen === "true") setText(state, "video.frozen");
+    else {
+      state.textContent = "";
+      delete state.dataset.i18n;
+    }
   }
 
   #setAudio(id, stream) {

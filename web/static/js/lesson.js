@@ -6,14 +6,21 @@
  *
  * A student the teacher makes moderator stays on this page: the drawer then gets a second tab
  * with the waiting room, the participants and their actions, the raised hands and the settings.
+ *
+ * On a weak downlink the server holds video back to keep the sound (docs/protocol.md,
+ * "Downlink"); the page says so in a notice above the controls, mirrors the state in
+ * `data-downlink` on the student view, and never shows a frozen frame as live: when the
+ * teacher's video is held back or stops delivering frames, her initial and name cover it.
+ * "Audio only" in the control bar (data saver) asks for no video at all.
  */
 
 import { byTestId, create, need, show } from "./dom.js";
+import { COVER_KEYS, NOTICE_KEYS, initialOf, noticeKind, stageView } from "./downlink.js";
+import { watchFrames } from "./freeze.js";
 import { LocalMedia } from "./devices.js";
 import { initI18n, setAriaLabel, setText, setTitle } from "./i18n.js";
 import { hasWebRTC } from "./media.js";
 import { Playback } from "./playback.js";
-import { trackState } from "./roster.js";
 import { LessonSession, exposeDebugHandle } from "./session.js";
 import { local as localStore, session as sessionStore } from "./storage.js";
 import { ChatPanel } from "./chat.js";
@@ -80,6 +87,12 @@ const page = {
   title: need("lesson-title"),
   teacherVideo: /** @type {HTMLVideoElement} */ (need("teacher-video")),
   teacherName: need("teacher-name"),
+  cover: need("video-paused"),
+  coverInitial: need("video-paused-initial"),
+  coverName: need("video-paused-name"),
+  coverText: need("video-paused-text"),
+  downlinkNotice: need("downlink-notice"),
+  dataSaver: /** @type {HTMLButtonElement} */ (need("toggle-data-saver")),
   placeholder: need("stage-placeholder"),
   selfBox: need("self-preview-box"),
   selfPreview: /** @type {HTMLVideoElement} */ (need("self-preview")),
@@ -132,7 +145,7 @@ const device = (() => {
 
 const local = new LocalMedia("student");
 const playback = new Playback();
-const session = new LessonSession({ code, role: "student", local });
+const session = new LessonSession({ code, role: "student", local, dataSaver: true });
 let mediaAsked = false;
 
 exposeDebugHandle(() => session, { role: "student", lessonCode: () => code });
@@ -226,21 +239,70 @@ async function acquireMedia() {
 
 // -- drawing the lesson -------------------------------------------------------------------
 
+/** What the freeze detector says of the teacher's video (freeze.js). */
+let teacherFrames = "idle";
+/** Whether the teacher's video is meant to be playing now (the detector watches only then). */
+let teacherVideoWanted = false;
+
 function renderStage() {
   const teacher = session.roster.teacher();
   const received = teacher ? session.remote(teacher.id) : undefined;
-  playback.attach(page.teacherVideo, received?.stream ?? null);
+  const view = stageView({
+    teacher,
+    received: Boolean(received?.video),
+    downlink: session.downlink,
+    dataSaver: session.dataSaver,
+    frozen: teacherFrames === "frozen",
+  });
+  const stream = view.render ? received?.stream : received?.audioOnly;
+  playback.attach(page.teacherVideo, stream ?? null);
+  teacherVideoWanted = view.render && (view.cover === null || view.cover === "frozen");
   page.teacherName.textContent = teacher?.name ?? "";
-  let waiting = null;
-  if (!teacher) waiting = "student.waiting_teacher";
-  else if (teacher.state === "reconnecting") waiting = "student.teacher_reconnecting";
-  else if (trackState(teacher, "video") !== "on") waiting = "student.teacher_camera_off";
-  else if (!received?.video) waiting = "student.connecting_video";
   page.studentView.classList.toggle("teacher-reconnecting", teacher?.state === "reconnecting");
-  show(page.placeholder, Boolean(waiting));
+  show(page.placeholder, Boolean(view.placeholder));
   const text = /** @type {HTMLElement} */ (page.placeholder.querySelector(".placeholder-text"));
-  if (waiting) setText(text, waiting);
+  if (view.placeholder) setText(text, view.placeholder);
+  // Held back, stopped or off: her initial and name instead of the last frame.
+  page.cover.dataset.reason = view.cover ?? "";
+  show(page.cover, Boolean(view.cover));
+  if (view.cover) {
+    page.coverInitial.textContent = initialOf(teacher?.name ?? "");
+    page.coverName.textContent = teacher?.name ?? "";
+    setText(page.coverText, COVER_KEYS[view.cover]);
+  }
 }
+
+/** The downlink as the server last told it, and the data-saver choice. */
+function renderDownlink() {
+  const { downlink, dataSaver } = session;
+  page.studentView.dataset.downlink = downlink.state;
+  page.studentView.dataset.downlinkReason = downlink.reason ?? "";
+  page.studentView.dataset.dataSaver = dataSaver ? "on" : "off";
+  const kind = noticeKind(downlink, dataSaver);
+  page.downlinkNotice.dataset.kind = kind ?? "";
+  const text = /** @type {HTMLElement} */ (page.downlinkNotice.querySelector(".downlink-text"));
+  if (kind) setText(text, NOTICE_KEYS[kind]);
+  show(page.downlinkNotice, Boolean(kind));
+  page.dataSaver.setAttribute("aria-pressed", dataSaver ? "true" : "false");
+  page.dataSaver.dataset.state = dataSaver ? "on" : "off";
+  const title = dataSaver ? "controls.data_saver_turn_off" : "controls.data_saver_turn_on";
+  setTitle(page.dataSaver, title);
+  renderStage();
+}
+
+watchFrames(page.teacherVideo, {
+  wanted: () => teacherVideoWanted,
+  receiver: (track) =>
+    session
+      .pcs()
+      .subscribe?.getReceivers()
+      .find((receiver) => receiver.track === track) ?? null,
+  onChange: (state) => {
+    teacherFrames = state;
+    page.teacherVideo.dataset.frames = state;
+    renderStage();
+  },
+});
 
 /** Other students are heard (never seen, unless the lesson allows it) through audio elements. */
 function renderPeers() {
@@ -488,6 +550,7 @@ session.addEventListener("incident", (event) => {
 chat.addEventListener("unread", renderBadges);
 session.addEventListener("error", (event) => showErrorNotice(page.notice, event.detail.code));
 session.addEventListener("remote", renderAll);
+session.addEventListener("downlink", renderDownlink);
 session.roster.addEventListener("change", () => {
   renderAll();
   chat.refresh();
@@ -516,6 +579,7 @@ page.unmuteAccept.addEventListener("click", async () => {
 });
 page.unmuteDismiss.addEventListener("click", () => show(page.unmutePrompt, false));
 page.hand.addEventListener("click", toggleHand);
+page.dataSaver.addEventListener("click", () => session.setDataSaver(!session.dataSaver));
 page.chatToggle.addEventListener("click", () => openPanel(page.sidePanel.hidden));
 page.sideClose.addEventListener("click", () => {
   openPanel(false);
@@ -561,6 +625,7 @@ if (linkToken) {
 renderConnectionState(page.connection, "connecting");
 renderQuality(page.quality, "unknown");
 renderSelfPreview();
+renderDownlink();
 
 if (!hasWebRTC()) {
   showView("join");

@@ -8,6 +8,7 @@
  * only offer what it would accept and report its refusals through `notify(code, extra)`.
  */
 
+import { openConnectionDetails } from "./connection.js";
 import { create, show } from "./dom.js";
 import { getLanguage, setAriaLabel, setText, t } from "./i18n.js";
 import { confirmAction, panelDialog } from "./dialogs.js";
@@ -482,6 +483,7 @@ export function participantMenu({ session, notify }) {
   const muteVideo = item("action-mute-video", "action.mute_video");
   const askUnmute = item("action-ask-unmute", "action.ask_unmute");
   const lowerHand = item("action-lower-hand", "action.lower_hand");
+  const connection = item("action-connection", "action.connection");
   const makeModerator = item("action-make-moderator", "action.make_moderator");
   const removeModerator = item("action-remove-moderator", "action.remove_moderator");
   const remove = item("action-remove", "action.remove", "menu-item menu-danger");
@@ -490,6 +492,10 @@ export function participantMenu({ session, notify }) {
   act(muteVideo, "mute", { kind: "video" });
   act(askUnmute, "ask_unmute", {});
   act(lowerHand, "lower_hand", {});
+  connection.addEventListener("click", () => {
+    details.open = false;
+    if (person) openConnectionDetails({ session, notify }, person);
+  });
   act(makeModerator, "set_moderator", { moderator: true });
   act(removeModerator, "set_moderator", { moderator: false });
   act(remove, "remove", {}, "action.remove_confirm", "action.remove");

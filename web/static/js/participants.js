@@ -1,10 +1,12 @@
 /**
- * The list of everyone in the lesson, with their connection and track states and raised hands
- * (`data-state`, `data-audio`, `data-video`, `data-hand` on each item, for people and for tests
- * alike) and, for the teacher and moderators, a menu of actions on each participant.
+ * The list of everyone in the lesson, with their connection and track states, raised hands and
+ * downlink (`data-state`, `data-audio`, `data-video`, `data-hand`, `data-link` on each item,
+ * for people and for tests alike) and, for the teacher and moderators, a menu of actions on each
+ * participant. A weak link or audio only shows as a tag under the name (`participant-link`).
  */
 
 import { create, show } from "./dom.js";
+import { linkBadge } from "./downlink.js";
 import { setText, setTitle } from "./i18n.js";
 import { participantMenu } from "./moderation.js";
 import { trackState } from "./roster.js";
@@ -79,6 +81,10 @@ export class ParticipantList {
       create("span", { className: "participant-text" }, [
         create("span", { className: "participant-name" }),
         create("span", { className: "participant-note" }),
+        create("span", { className: "tag tag-warn link-tag", testId: "participant-link" }, [
+          create("span", { className: "icon icon-signal-weak", attrs: { "aria-hidden": "true" } }),
+          create("span", { className: "link-text" }),
+        ]),
       ]),
       create("span", { className: "participant-icons" }, [
         create("span", { className: "icon icon-hand status-hand", testId: "participant-hand" }),
@@ -119,6 +125,15 @@ export class ParticipantList {
     else {
       note.textContent = "";
       delete note.dataset.i18n;
+    }
+    item.dataset.link = person.link ?? "ok";
+    const link = /** @type {HTMLElement} */ (item.querySelector(".link-tag"));
+    const badge = linkBadge(person.link);
+    link.dataset.link = person.link ?? "ok";
+    show(link, Boolean(badge));
+    if (badge) {
+      setText(/** @type {HTMLElement} */ (link.querySelector(".link-text")), badge.label);
+      setTitle(link, badge.title);
     }
     const audioIcon = /** @type {HTMLElement} */ (item.querySelector(".status-audio"));
     audioIcon.className = `icon status-audio icon-${audio === "on" ? "mic" : "mic-off"}`;

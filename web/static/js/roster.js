@@ -8,8 +8,14 @@
 /**
  * @typedef {{producer: string, paused: boolean}} TrackInfo
  * @typedef {{id: string, name: string, role: string, state: string,
+ *            link: "ok" | "weak" | "audio_only",
  *            audio: TrackInfo | null, video: TrackInfo | null}} Participant
+ *
+ * `link` is what the server says of the participant's downlink (`ok`, `weak`, `audio_only`;
+ * docs/protocol.md, "Downlink"); a description without it keeps the last one known.
  */
+
+import { parseLink } from "./downlink.js";
 
 /** Events this roster understands. */
 export const ROSTER_EVENTS = Object.freeze([
@@ -130,6 +136,7 @@ export class Roster extends EventTarget {
         data.state === "reconnecting" || data.state === "connected"
           ? data.state
           : (known?.state ?? "connected"),
+      link: parseLink(data.link, known?.link ?? "ok"),
       audio: known?.audio ?? null,
       video: known?.video ?? null,
     });

@@ -18,14 +18,25 @@
  * `not_allowed` by the lesson's permissions — and the button now shows it off),
  * `unmute_requested` (the teacher asks us to turn the microphone on), `controls`, `hands`,
  * `knocks` (detail.added: a new knock, or null), `role` (detail: {role, previous}), `chat`
- * (detail.message), `message_deleted` (detail.id), `incident` (detail.incident).
- * The roster dispatches its own `change`.
+ * (detail.message), `message_deleted` (detail.id), `incident` (detail.incident), `downlink`
+ * (what the server holds back of our downlink changed, or our data-saver choice did: read
+ * `downlink` and `dataSaver`). The roster dispatches its own `change`.
+ *
+ * Data saver (a page that offers it passes `dataSaver: true`): the participant's choice to
+ * receive no video at all, kept in localStorage and sent with `data_saver` after every join
+ * and resume. A server that does not know `data_saver` (`unknown_type`) is asked with `view`
+ * for no video instead, so the choice still saves data.
  */
 
 import { BITRATES, MediaSession } from "./media.js";
 import { Roster } from "./roster.js";
 import { SignalingClient, resumeKey, signalingUrl } from "./signaling.js";
 import { monitorQuality } from "./quality.js";
+import { DOWNLINK_OK, parseDownlink } from "./downlink.js";
+import { local as localStore } from "./storage.js";
+
+/** Where the data-saver choice is remembered (this browser, every lesson). */
+export const DATA_SAVER_KEY = "lophoc.data_saver";
 
 /** The roles that moderate a lesson. */
 export const STAFF_ROLES = Object.freeze(["teacher", "moderator"]);
@@ -68,6 +79,14 @@ export class LessonSession extends EventTarget {
   knocks = new Map();
   /** The teacher asked us to turn the microphone on: allowed once, whatever the permissions. */
   unmuteInvited = false;
+  /** What the server last said of our downlink. @type {import("./downlink.js").Downlink} */
+  downlink = { ...DOWNLINK_OK, paused: [] };
+  /** We asked to receive no video (data saver). */
+  dataSaver = false;
+  /** Whether the server knows `data_saver` (null: not asked yet). @type {boolean | null} */
+  dataSaverSupported = null;
+  #offersDataSaver = false;
+  #viewedNothing = false;
 
   /**
    * @param {object} options
@@ -75,12 +94,15 @@ export class LessonSession extends EventTarget {
    * @param {"teacher" | "student"} options.role the page's role
    * @param {import("./devices.js").LocalMedia} options.local own camera and microphone
    * @param {(() => object) | null} [options.fallbackJoin] join fields when a resume is refused
+   * @param {boolean} [options.dataSaver] the page offers data saver (remembered choice)
    */
-  constructor({ code, role, local, fallbackJoin = null }) {
+  constructor({ code, role, local, fallbackJoin = null, dataSaver = false }) {
     super();
     this.code = code;
     this.role = role;
     this.local = local;
+    this.#offersDataSaver = dataSaver;
+    this.dataSaver = dataSaver && localStore.get(DATA_SAVER_KEY) === "on";
     this.roster = new Roster();
     this.signaling = new SignalingClient({
       url: signalingUrl(),
@@ -221,6 +243,19 @@ export class LessonSession extends EventTarget {
   }
 
   /**
+   * Receive no video at all (`on`), or every video again. The page follows at once; the choice
+   * is remembered and sent to the server now (if connected) and after every join and resume.
+   * @param {boolean} on
+   * @returns {Promise<void>}
+   */
+  async setDataSaver(on) {
+    this.dataSaver = on;
+    localStore.set(DATA_SAVER_KEY, on ? "on" : "off");
+    this.#downlinkChanged();
+    if (this.signaling.state === "connected" && this.media) await this.#sendDataSaver();
+  }
+
+  /**
    * End the lesson for everyone (teacher only).
    * @returns {Promise<void>}
    * @throws {import("./signaling.js").SignalingError} e.g. `forbidden`
@@ -292,8 +327,12 @@ export class LessonSession extends EventTarget {
       if (media === this.media) this.#error(event.detail.code);
     });
     this.#setRemote(new Map());
+    this.downlink = { ...DOWNLINK_OK, paused: [] }; // a new connection: nothing held back yet
+    this.#viewedNothing = false; // and a `view` lasts only as long as the connection
     this.dispatchEvent(new CustomEvent("session", { detail: { data, resumed } }));
     this.roster.reset(data); // after "session": pages redraw from the new roster once
+    this.#downlinkChanged();
+    if (this.#offersDataSaver) this.#sendDataSaver();
     media.subscribe().catch((error) => {
       if (media === this.media) this.#error(error?.code);
     });
@@ -342,6 +381,10 @@ export class LessonSession extends EventTarget {
       case "incident":
         this.dispatchEvent(new CustomEvent("incident", { detail: { incident: data } }));
         return;
+      case "downlink":
+        this.downlink = parseDownlink(data);
+        this.#downlinkChanged();
+        return;
       case "participant_updated":
         if (data?.id === this.participantId && typeof data.role === "string") {
           this.#setRole(data.role);
@@ -350,6 +393,32 @@ export class LessonSession extends EventTarget {
         break;
     }
     this.roster.apply(name, data);
+  }
+
+  #downlinkChanged() {
+    this.dispatchEvent(new Event("downlink"));
+  }
+
+  /** Tell the server the data-saver choice; an older server is asked with `view` instead. */
+  async #sendDataSaver() {
+    const media = this.media;
+    const on = this.dataSaver;
+    try {
+      await this.signaling.request("data_saver", { on });
+      this.dataSaverSupported = true;
+    } catch (error) {
+      const code = error?.code;
+      if (code === "unknown_type") {
+        this.dataSaverSupported = false;
+        // A fresh connection receives every video by default: nothing to undo when off.
+        if (media === this.media && (on || this.#viewedNothing)) {
+          this.#viewedNothing = on;
+          await this.setView(on ? [] : null);
+        }
+      } else if (!QUIET_ERRORS.has(code)) {
+        console.warn("lophoc: data_saver refused:", code);
+      }
+    }
   }
 
   #setControls(controls) {
@@ -458,6 +527,9 @@ export function exposeDebugHandle(current, page) {
     hands: get(() => [...(current()?.hands ?? [])]),
     knocks: get(() => [...(current()?.knocks.keys() ?? [])]),
     quality: get(() => current()?.quality ?? "unknown"),
+    downlink: get(() => structuredClone(current()?.downlink ?? null)),
+    dataSaver: get(() => current()?.dataSaver ?? false),
+    dataSaverSupported: get(() => current()?.dataSaverSupported ?? null),
     pcs: {
       enumerable: true,
       value: () => ({ ...(current()?.pcs() ?? { publish: null, subscribe: null }) }),
