@@ -432,7 +432,24 @@ async def stats(actor: Session, request: messages.Stats) -> dict[str, Any]:
         figures = actor.media.stats(live.lesson.id, request.participant)
     except MediaError:
         figures = {"downlink": None, "uplink": []}
-    return {"participant": request.participant, "link": target.link, **figures}
+    down = figures["downlink"] or {}
+    estimator = down.get("estimator") or {}
+    rtt = estimator.get("rtt")
+    return {
+        "participant": request.participant,
+        "link": target.link,
+        "state": down.get("state", target.link),
+        "estimate": down.get("estimate"),
+        "source": estimator.get("source"),
+        "rtt": round(rtt * 1000) if isinstance(rtt, int | float) else None,
+        "loss": estimator.get("loss_fraction"),
+        "sent_bitrate": down.get("sent_bitrate"),
+        "tracks": [
+            {"producer": t["producer"], "kind": t["kind"], "paused": t["paused"]}
+            for t in down.get("tracks", [])
+        ],
+        **figures,
+    }
 
 
 # -- the end -------------------------------------------------------------------------------

@@ -42,7 +42,14 @@ async def test_data_saver_stops_video_keeps_audio_and_everyone_is_told(
         assert student.receiver.audio_frames > audio_before + 25  # the sound goes on
 
         figures = await teacher.request("stats", participant=student_id)
-        assert figures["link"] == "audio_only"
+        assert figures["link"] == figures["state"] == "audio_only"
+        assert figures["estimate"] > 0 and figures["sent_bitrate"] > 0
+        assert isinstance(figures["rtt"], int) and 0 < figures["rtt"] <= 1000
+        assert 0 <= figures["loss"] <= 1
+        assert {t["kind"]: t["paused"] for t in figures["tracks"]} == {
+            "video": True,
+            "audio": False,
+        }
         down = figures["downlink"]
         assert down["state"] == "audio_only" and down["connected"] is True
         assert down["estimate"] > 0 and down["estimator"]["source"] in ("remb", "loss", "start")
