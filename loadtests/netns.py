@@ -97,6 +97,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _kill_inside(namespace: str) -> None:
+    for pid in _ip("netns", "pids", namespace).stdout.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), 9)
+
+
 def remove_stale(prefix: str = PREFIX) -> list[str]:
     """Delete ``<prefix>-*-<pid>`` namespaces whose run is gone; returns their names."""
     listing = _ip("netns", "list").stdout
@@ -105,6 +111,7 @@ def remove_stale(prefix: str = PREFIX) -> list[str]:
         name = line.split(" ", 1)[0]
         m = re.fullmatch(rf"{re.escape(prefix)}-[a-z]+-(\d+)", name)
         if m and not _pid_alive(int(m.group(1))):
+            _kill_inside(name)
             _ip("netns", "del", name)
             removed.append(name)
     return removed
@@ -123,6 +130,8 @@ class Lan:
     hosts: dict[str, str] = field(default_factory=lambda: dict(HOSTS))
     prefix: str = PREFIX
     router_address: str = ROUTER_ADDRESS
+    bridge_multicast: bool = True
+    """``False``: the bridge's own interface joins no multicast group (sends no IGMP)."""
 
     def ns(self, host: str) -> str:
         return f"{self.prefix}-{host}-{self.pid}"
@@ -164,6 +173,8 @@ class Lan:
             )
             _run("ip", "-n", self.ns(host), "link", "set", "lo", "up")
         _run("ip", "-n", router, "link", "add", "br0", "type", "bridge")
+        if not self.bridge_multicast:
+            _run("ip", "-n", router, "link", "set", "br0", "multicast", "off")
         _run(
             "ip",
             "-n",
@@ -217,10 +228,7 @@ class Lan:
         for name in reversed(self.created):
             # Processes still inside would keep a deleted namespace alive: callers stop theirs
             # first; anything left is killed here.
-            pids = _ip("netns", "pids", name).stdout.split()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 9)
+            _kill_inside(name)
             _ip("netns", "del", name)
         self.created.clear()
 
