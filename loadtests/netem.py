@@ -186,10 +186,13 @@ class WeakLan(Lan):
     uplink: dict[str, float] = field(default_factory=dict)
 
     def attach(self, host: str, port: str) -> None:
+        router = self.ns("lan")
+        # No interface of the router joins a multicast group (no IGMP reports to 224.0.0.22,
+        # which the guard would count); bridging does not need it.
+        run("ip", "-n", router, "link", "set", port, "multicast", "off")
         if host not in self.phones:
             super().attach(host, port)
             return
-        router = self.ns("lan")
         run(
             "ip",
             "-n",
@@ -203,6 +206,8 @@ class WeakLan(Lan):
             "name",
             f"q-{host}",
         )
+        for name in (f"d-{host}", f"q-{host}"):
+            run("ip", "-n", router, "link", "set", name, "multicast", "off")
         run("ip", "-n", router, "link", "set", f"d-{host}", "master", "br0")
         for name in (f"d-{host}", f"q-{host}", port):
             run("ip", "-n", router, "link", "set", name, "up")
@@ -253,10 +258,12 @@ class WeakLan(Lan):
             f"""
             table inet {GUARD_TABLE} {{
               counter escaped {{ }}
+              set escaped_to {{ type ipv4_addr . inet_proto; flags dynamic; size 256; }}
               chain output {{
                 type filter hook output priority 0; policy accept;
                 oifname "lo" accept
                 ip daddr {self.subnet} accept
+                meta nfproto ipv4 update @escaped_to {{ ip daddr . meta l4proto }}
                 counter name "escaped" drop
               }}
             }}
@@ -359,6 +366,22 @@ class WeakLan(Lan):
                 if "counter" in item:
                     counts[namespace] = int(item["counter"]["packets"])
         return counts
+
+    def escaped_to(self) -> dict[str, list[str]]:
+        """Where the packets the guard dropped were going (``address/protocol``), per
+        namespace that dropped any."""
+        found: dict[str, list[str]] = {}
+        for namespace in self.created:
+            for item in _nft_json(namespace, "list", "set", "inet", GUARD_TABLE, "escaped_to"):
+                for element in item.get("set", {}).get("elem", []):
+                    value = (
+                        element.get("elem", {}).get("val", element)
+                        if isinstance(element, dict)
+                        else element
+                    )
+                    concat = value.get("concat", []) if isinstance(value, dict) else []
+                    found.setdefault(namespace, []).append("/".join(str(v) for v in concat))
+        return found
 
     def link_counters(self, host: str) -> dict[str, int]:
         """Packets the emulation dropped on ``host``'s downlink so far: at the shaper's full
