@@ -258,12 +258,12 @@ class WeakLan(Lan):
             f"""
             table inet {GUARD_TABLE} {{
               counter escaped {{ }}
-              set escaped_to {{ type ipv4_addr . inet_proto; flags dynamic; size 256; }}
+              set escaped_to {{ type ifname . ipv4_addr . inet_proto; flags dynamic; size 256; }}
               chain output {{
                 type filter hook output priority 0; policy accept;
                 oifname "lo" accept
                 ip daddr {self.subnet} accept
-                meta nfproto ipv4 update @escaped_to {{ ip daddr . meta l4proto }}
+                meta nfproto ipv4 update @escaped_to {{ oifname . ip daddr . meta l4proto }}
                 counter name "escaped" drop
               }}
             }}

@@ -175,6 +175,10 @@ class Lan:
         _run("ip", "-n", router, "link", "add", "br0", "type", "bridge")
         if not self.bridge_multicast:
             _run("ip", "-n", router, "link", "set", "br0", "multicast", "off")
+            _run(
+                *("ip", "netns", "exec", router, "sysctl", "-qw"),
+                "net.ipv4.igmp_link_local_mcast_reports=0",
+            )
         _run(
             "ip",
             "-n",

@@ -355,6 +355,11 @@ class Rig:
         await page.get_by_test_id("join-submit").click()
         await page.wait_for_selector(STUDENT_VIEW, state="visible", timeout=within * 1000)
         enable = page.get_by_test_id("enable-sound")
+        # A phone without camera and microphone is told so once; the student dismisses it.
+        banner = page.get_by_test_id("media-error-close")
+        with contextlib.suppress(Exception):
+            await banner.wait_for(state="visible", timeout=3_000)
+            await banner.click()
         with contextlib.suppress(Exception):
             await page.wait_for_function(
                 "() => { const s = window.__wl.samples.at(-1); return !!(s && s.pc"
