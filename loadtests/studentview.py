@@ -242,6 +242,10 @@ def summarise(
         "dropped": bool(unhealthy) or reconnects > 0,
         "reconnects": reconnects,
         "unhealthy_readings": len(unhealthy),
+        "states_seen": sorted(
+            {s["pc"]["state"] if s.get("pc") else "no-pc" for s in window}
+            | {f"page:{s['chip']}" for s in window if s.get("chip")}
+        ),
         "downlink_seen": seen if seen else None,
         "audio_only_share": round(downlinks.count("audio_only") / len(downlinks), 3)
         if seen
