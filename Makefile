@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test bench lint clean
+.PHONY: install serve test bench weaklink lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ bench: install
 	$(BIN)/python -m loadtests --students 10 --seconds 20
 	$(BIN)/python -m loadtests --students 20 --seconds 20
 	$(BIN)/python -m loadtests --students 40 --seconds 20
+
+# A real Chromium student behind emulated weak phone links (root: network namespaces).
+weaklink: install
+	$(BIN)/python -m loadtests.weaklink $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

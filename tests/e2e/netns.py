@@ -1,204 +1,22 @@
-"""A private LAN made of Linux network namespaces, for tests that need a real "other machine".
+"""The namespaced LAN of the browser tests lives in ``loadtests/netns.py`` (the weak-link
+benchmark builds on it too); this module keeps the tests' import path."""
 
-:class:`Lan` builds, with iproute2 and as root, a small Wi-Fi-like network that exists only for
-one test run and touches none of this machine's own interfaces::
+from loadtests.netns import (
+    HOSTS,
+    PREFIX,
+    ROUTER_ADDRESS,
+    Lan,
+    NetnsUnavailable,
+    remove_stale,
+    unavailable_reason,
+)
 
-    lophoc-e2e-lan-<pid>      the "router": a bridge br0 with 10.77.0.254/24, nothing beyond it
-      ├─ veth ── lophoc-e2e-srv-<pid>       eth0 10.77.0.1/24  (the lophoc server)
-      ├─ veth ── lophoc-e2e-phone-<pid>     eth0 10.77.0.2/24  (a student's phone)
-      ├─ veth ── lophoc-e2e-laptop-<pid>    eth0 10.77.0.3/24  (the teacher's laptop)
-      └─ veth ── lophoc-e2e-listener-<pid>  eth0 10.77.0.4/24  (another student's phone)
-
-Every namespace has ``lo`` up and a default route to the router, like a host on a home
-network; the router namespace has no other link, so anything addressed beyond the LAN is
-dropped there, inside the test's own namespaces. IPv6 is switched off in every namespace (no
-link-local chatter; the browsers run with IPv6 candidates off anyway). The names carry the test
-process's pid, so parallel runs do not collide, and namespaces left behind by a run that was
-killed (its pid gone) are removed by the next one.
-
-:meth:`Lan.wrapper` writes an executable that runs a program inside one namespace
-(``ip netns exec``, which execs in place: the pid and the pipes stay the program's own). Given
-to Playwright as ``executable_path`` it starts Chromium "on" that host; Playwright still drives
-it over its pipe.
-"""
-
-from __future__ import annotations
-
-import contextlib
-import os
-import re
-import shlex
-import shutil
-import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
-
-PREFIX = "lophoc-e2e"
-ROUTER_ADDRESS = "10.77.0.254"
-HOSTS = {"srv": "10.77.0.1", "phone": "10.77.0.2", "laptop": "10.77.0.3", "listener": "10.77.0.4"}
-PREFIX_LENGTH = 24
-
-
-class NetnsUnavailable(RuntimeError):
-    """This machine cannot build the LAN (not root, no iproute2, no namespace support)."""
-
-
-def unavailable_reason() -> str | None:
-    """Why :class:`Lan` cannot work here, or ``None`` when it can (tries a namespace)."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    if shutil.which("ip") is None:
-        return "needs iproute2's `ip` (apt-get install iproute2)"
-    probe = f"{PREFIX}-probe-{os.getpid()}"
-    result = subprocess.run(
-        ["ip", "netns", "add", probe], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        return f"network namespaces unavailable: {result.stderr.strip()}"
-    try:
-        veth = _ip("-n", probe, "link", "add", "a0", "type", "veth", "peer", "name", "a1")
-        if veth.returncode != 0:
-            return f"veth pairs unavailable: {veth.stderr.strip()}"
-        bridge = _ip("-n", probe, "link", "add", "b0", "type", "bridge")
-        if bridge.returncode != 0:
-            return f"bridges unavailable: {bridge.stderr.strip()}"
-    finally:
-        _ip("netns", "del", probe)
-    return None
-
-
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-
-
-def _run(*args: str) -> None:
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise NetnsUnavailable(f"`{shlex.join(args)}` failed: {result.stderr.strip()}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale() -> list[str]:
-    """Delete ``lophoc-e2e-*-<pid>`` namespaces whose run is gone; returns their names."""
-    listing = _ip("netns", "list").stdout
-    removed = []
-    for line in listing.splitlines():
-        name = line.split(" ", 1)[0]
-        m = re.fullmatch(rf"{PREFIX}-[a-z]+-(\d+)", name)
-        if m and not _pid_alive(int(m.group(1))):
-            _ip("netns", "del", name)
-            removed.append(name)
-    return removed
-
-
-@dataclass
-class Lan:
-    """The namespaces of one run; use as a context manager (torn down even on failure)."""
-
-    workdir: Path
-    pid: int = field(default_factory=os.getpid)
-    created: list[str] = field(default_factory=list)
-
-    def ns(self, host: str) -> str:
-        return f"{PREFIX}-{host}-{self.pid}"
-
-    def address(self, host: str) -> str:
-        return HOSTS[host]
-
-    def __enter__(self) -> Lan:
-        try:
-            self.up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-
-    def up(self) -> None:
-        remove_stale()
-        router = self.ns("lan")
-        for host in ("lan", *HOSTS):
-            _run("ip", "netns", "add", self.ns(host))
-            self.created.append(self.ns(host))
-            _run(
-                "ip",
-                "netns",
-                "exec",
-                self.ns(host),
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            )
-            _run("ip", "-n", self.ns(host), "link", "set", "lo", "up")
-        _run("ip", "-n", router, "link", "add", "br0", "type", "bridge")
-        _run("ip", "-n", router, "addr", "add", f"{ROUTER_ADDRESS}/{PREFIX_LENGTH}", "dev", "br0")
-        _run("ip", "-n", router, "link", "set", "br0", "up")
-        for host, address in HOSTS.items():
-            port = f"v-{host}"
-            # Both ends are created inside the test's namespaces, never in this machine's own.
-            _run(
-                "ip",
-                "-n",
-                router,
-                "link",
-                "add",
-                port,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                self.ns(host),
-            )
-            _run("ip", "-n", router, "link", "set", port, "master", "br0")
-            _run("ip", "-n", router, "link", "set", port, "up")
-            _run(
-                "ip",
-                "-n",
-                self.ns(host),
-                "addr",
-                "add",
-                f"{address}/{PREFIX_LENGTH}",
-                "dev",
-                "eth0",
-            )
-            _run("ip", "-n", self.ns(host), "link", "set", "eth0", "up")
-            _run("ip", "-n", self.ns(host), "route", "add", "default", "via", ROUTER_ADDRESS)
-
-    def down(self) -> None:
-        for name in reversed(self.created):
-            # Processes still inside would keep a deleted namespace alive: callers stop theirs
-            # first; anything left is killed here.
-            pids = _ip("netns", "pids", name).stdout.split()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 9)
-            _ip("netns", "del", name)
-        self.created.clear()
-
-    def command(self, host: str, *argv: str) -> list[str]:
-        """``argv`` run inside ``host``'s namespace."""
-        return ["ip", "netns", "exec", self.ns(host), *argv]
-
-    def wrapper(self, host: str, program: str) -> Path:
-        """An executable that runs ``program`` (with its arguments) inside ``host``."""
-        path = self.workdir / f"in-{host}-{Path(program).name}"
-        path.write_text(
-            "#!/bin/sh\n"
-            f'exec ip netns exec {shlex.quote(self.ns(host))} {shlex.quote(program)} "$@"\n'
-        )
-        path.chmod(0o755)
-        return path
+__all__ = [
+    "HOSTS",
+    "PREFIX",
+    "ROUTER_ADDRESS",
+    "Lan",
+    "NetnsUnavailable",
+    "remove_stale",
+    "unavailable_reason",
+]
