@@ -18,6 +18,10 @@ switching middlebox owes its receivers):
   packets the subscriber never got because the consumer was paused are not "lost" to it.
 * Timestamps: a random per-consumer offset, constant for the consumer's life, so the sender
   reports the consumer sends map its timestamps to the publisher's clock exactly.
+* Redundant audio (RFC 2198, ``media/red.py``): a publisher's RED packets are parsed once, before
+  the fan-out (``Producer.red``); each consumer then sends them as RED with its subscriber's
+  payload types, or unwrapped to plain Opus for a subscriber that did not negotiate RED
+  (``Consumer.red``). A malformed RED packet is dropped and counted.
 * Header extensions: the publisher's are dropped (their ids mean nothing on the subscriber's
   connection); video carries the SFU's own abs-send-time so the subscriber can estimate
   bandwidth and report REMB.
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from ._aiortc import ABS_SEND_TIME_ID
 from .feedback import Budget, KeyframeThrottle, ReceiveStats
+from .red import RedSink, RedSource
 from .rtp import HEADER, abs_send_time_block, keyframe_detector, seq_diff
 
 if TYPE_CHECKING:
@@ -63,6 +68,7 @@ class Counters:
 
     __slots__ = (
         "dropped_malformed",
+        "dropped_malformed_red",
         "dropped_unknown_ssrc",
         "dropped_unprotect",
         "dropped_unvalidated",
@@ -77,6 +83,7 @@ class Counters:
     )
 
     dropped_malformed: int
+    dropped_malformed_red: int
     dropped_unknown_ssrc: int
     dropped_unprotect: int
     dropped_unvalidated: int
@@ -114,12 +121,14 @@ class Producer:
         transport: PublishTransport,
         keyframe_interval: float = 1.0,
         mid: str | None = None,
+        red: RedSource | None = None,
     ) -> None:
         self.id = producer_id
         self.mid = mid  # the publisher's media section
         self.participant_id = participant_id
         self.kind = kind
-        self.codec = codec
+        self.codec = codec  # for a RED publisher: the Opus its RED blocks carry
+        self.red = red  # set when the publisher sends RED (RFC 2198) wrapping ``codec``
         self.ssrc = ssrc
         self.transport = transport
         self.consumers: list[Consumer] = []
@@ -169,6 +178,12 @@ class Producer:
             if self.kind == "video"
             else b""
         )
+        # -- RED (RFC 2198): validate once per packet, for every consumer's branch in send() --
+        red = self.red
+        if red is not None and not red.accept(b1 & 0x7F, payload):
+            COUNTERS.dropped_malformed_red += 1
+            return
+        # -- end RED --
         keyframe: bool | None = None
         for c in self.consumers:
             if c.paused:
@@ -233,6 +248,7 @@ class Consumer:
         "paused",
         "payload_type",
         "producer",
+        "red",
         "retransmit_budget",
         "seq_epoch_start",
         "seq_offset",
@@ -252,6 +268,7 @@ class Consumer:
         payload_type: int,
         abs_send_time: bool = False,
         retransmit_rate: float = 100.0,
+        red: RedSink | None = None,
     ) -> None:
         self.id = consumer_id
         self.producer = producer
@@ -259,6 +276,8 @@ class Consumer:
         self.transport = transport
         self.ssrc = ssrc
         self.payload_type = payload_type
+        self.red = red
+        """Set for a RED producer: send its packets as RED, or unwrapped to Opus."""
         self.abs_send_time = abs_send_time and producer.kind == "video"
         self.paused = False
         self.closed = False
@@ -280,6 +299,15 @@ class Consumer:
         self.waiting_for_keyframe = False
 
     def send(self, b0: int, marker: int, seq: int, ts: int, payload: bytes, ext: bytes) -> None:
+        payload_type = self.payload_type
+        # -- RED (RFC 2198, media/red.py): payload and payload type for this subscriber --------
+        red = self.red
+        if red is not None:
+            sent = red.transform(payload)
+            if sent is None:
+                return
+            payload_type, payload = sent
+        # -- end RED ------------------------------------------------------------------------------
         out_seq = (seq + self.seq_offset) & 0xFFFF
         if seq_diff(out_seq, self.next_seq) >= 0:
             self.next_seq = (out_seq + 1) & 0xFFFF
@@ -287,7 +315,7 @@ class Consumer:
             packet = (
                 HEADER.pack(
                     0x90 | (b0 & 0x20),
-                    marker | self.payload_type,
+                    marker | payload_type,
                     out_seq,
                     (ts + self.ts_offset) & 0xFFFFFFFF,
                     self.ssrc,
@@ -299,7 +327,7 @@ class Consumer:
             packet = (
                 HEADER.pack(
                     0x80 | (b0 & 0x20),
-                    marker | self.payload_type,
+                    marker | payload_type,
                     out_seq,
                     (ts + self.ts_offset) & 0xFFFFFFFF,
                     self.ssrc,

@@ -39,6 +39,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
 from .ice import IceSettings
+from .red import RedSink, RedSource
 from .router import COUNTERS, Codec, Consumer, Producer
 from .rtp import (
     build_nack,
@@ -51,6 +52,9 @@ from .rtp import (
 
 logger = logging.getLogger(__name__)
 
+RED_PAYLOAD_TYPE = 63
+"""The payload type of ``red/48000/2`` in the server's offers (Chromium's and Safari's number;
+aiortc's own codecs use 0, 8, 9 and 96 and up, so it never collides)."""
 RTCP_INTERVAL = 1.0
 """Seconds between the SFU's own RTCP reports (RFC 3550 §6.2 allows this for small sessions)."""
 NTP_EPOCH_OFFSET = 2208988800
@@ -351,6 +355,12 @@ def _choose_codec(kind: str, media: Any) -> list[Any]:
     )
 
 
+def _msid_track(media: Any) -> str | None:
+    """The track id of an m-line's ``a=msid:<stream> <track>`` (the producer's id)."""
+    parts = (media.msid or "").split()
+    return parts[1] if len(parts) == 2 else None
+
+
 def _primary_ssrc(media: Any) -> int:
     for group in media.ssrc_group:
         if group.semantic == "FID" and group.items:
@@ -369,6 +379,8 @@ class PublishTransport(Transport):
         self.by_ssrc: dict[int, Producer] = {}
         self.max_video_bitrate = max_video_bitrate
         self._deferred: set[str] = set()
+        self._red: dict[str, tuple[int, int]] = {}
+        """mid → (red, opus) payload types of the publisher's m-lines answered with RED."""
 
     async def negotiate(
         self, offer_sdp: str, new_id: Callable[[], str], keyframe_interval: float = 1.0
@@ -388,10 +400,16 @@ class PublishTransport(Transport):
             transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
             transceiver.setCodecPreferences(_choose_codec(media.kind, media))
             pending.append((transceiver, media))
+            red = _aiortc.red_type_of(media)
+            if red is not None and media.rtp.muxId:
+                self._red[media.rtp.muxId] = red
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
+            # aiortc knows neither RED nor Opus FEC: answer RED first (libwebrtc sends RED
+            # only when the answer lists it before Opus) and ask for in-band FEC.
+            sdp = _aiortc.with_red(answer.sdp, self._answer_red, opus_fec=True)
+            await self.pc.setLocalDescription(RTCSessionDescription(sdp, "answer"))
         except MediaError:
             raise
         except Exception as exc:
@@ -409,6 +427,7 @@ class PublishTransport(Transport):
                 payload_type=main.payloadType,
                 parameters=tuple(sorted((k, str(v)) for k, v in main.parameters.items())),
             )
+            red = self._red.get(media.rtp.muxId or "")
             producer = Producer(
                 producer_id=new_id(),
                 participant_id=self.participant_id,
@@ -418,6 +437,7 @@ class PublishTransport(Transport):
                 transport=self,
                 keyframe_interval=keyframe_interval,
                 mid=media.rtp.muxId,
+                red=RedSource(red[0], red[1]) if red and red[1] == main.payloadType else None,
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)
@@ -425,6 +445,12 @@ class PublishTransport(Transport):
                 self.by_ssrc[producer.ssrc] = producer
             created.append(producer)
         return self.ice.announce(self.pc.localDescription.sdp), created
+
+    def _answer_red(self, media: Any) -> int | None:
+        red = self._red.get(media.rtp.muxId)
+        if red is None or red[1] != _aiortc.opus_type_of(media):
+            return None
+        return red[0]
 
     def _on_rtp(self, data: bytes) -> None:
         producer = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
@@ -543,7 +569,13 @@ class SubscribeTransport(Transport):
         if not changed or not self.pc.getTransceivers():
             return None
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        # RED producers' m-lines offer red/48000/2 first, then Opus (aiortc knows no RED).
+        red_ids = {p.id for p in wanted if p.red is not None}
+        sdp = _aiortc.with_red(
+            offer.sdp,
+            lambda media: RED_PAYLOAD_TYPE if _msid_track(media) in red_ids else None,
+        )
+        await self.pc.setLocalDescription(RTCSessionDescription(sdp, "offer"))
         self._attach()
         self.version += 1
         return self.ice.announce(self.pc.localDescription.sdp)
@@ -559,12 +591,22 @@ class SubscribeTransport(Transport):
             raise MediaError("bad_sdp", f"The answer was refused: {exc}") from exc
         created = []
         now = self.now()
+        answered = {m.rtp.muxId: m for m in SessionDescription.parse(answer_sdp).media}
         for transceiver, producer, consumer_id in self._pending:
             if producer.closed or transceiver.currentDirection not in ("sendonly", "sendrecv"):
                 transceiver.direction = "inactive"
                 continue
             codecs = _aiortc.negotiated_codecs(transceiver)
             extensions = _aiortc.negotiated_header_extensions(transceiver)
+            red = None
+            if producer.red is not None:
+                media = answered.get(transceiver.mid)
+                accepted = _aiortc.red_type_of(media) if media is not None else None
+                red = RedSink(
+                    producer.red,
+                    opus_type=codecs[0].payloadType,
+                    red_type=accepted[0] if accepted else None,  # None: unwrap to Opus
+                )
             consumer = Consumer(
                 consumer_id=consumer_id,
                 producer=producer,
@@ -573,6 +615,7 @@ class SubscribeTransport(Transport):
                 payload_type=codecs[0].payloadType,
                 abs_send_time=any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
                 retransmit_rate=self.retransmit_rate,
+                red=red,
             )
             if not self.connected or not self.wants(consumer):
                 consumer.paused = True  # resumed, at a keyframe, once DTLS is up and wanted
