@@ -301,7 +301,7 @@ def with_red(
 ) -> str:
     """The SDP with ``red/48000/2`` as the first codec of each audio m-line for which
     ``red_type_for(media)`` names a payload type (blocks = the m-line's Opus), and, with
-    ``opus_fec``, ``useinbandfec=1`` on every audio m-line's Opus (RFC 7587 §7: the receiver
+    ``opus_fec``, ``useinbandfec=1`` on every audio m-line's Opus (RFC 7587: the receiver
     asks the sender for in-band FEC)."""
     description = SessionDescription.parse(sdp)
     for media in description.media:

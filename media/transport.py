@@ -26,6 +26,7 @@ accepted networks, DTLS and SRTP only from the selected pair's address once ICE 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import secrets
@@ -38,10 +39,12 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
+from .feedback import reflected_fraction_lost
 from .ice import IceSettings
 from .red import RedSink, RedSource
 from .router import COUNTERS, Codec, Consumer, Producer
 from .rtp import (
+    ReportBlock,
     build_nack,
     build_pli,
     build_receiver_report,
@@ -368,6 +371,26 @@ def _primary_ssrc(media: Any) -> int:
     return int(media.ssrc[0].ssrc) if media.ssrc else 0
 
 
+def _reflect_loss(producer: Producer, block: ReportBlock) -> ReportBlock:
+    """The report block for ``producer``, its fraction lost raised to what its weakest
+    subscriber reports (``feedback.reflected_fraction_lost``) — for audio only.
+
+    Audio: the publisher's Opus encoder adds in-band FEC in proportion to the loss it is told
+    of, at a small cost in its own bitrate, so one student's lossy phone link is protected by
+    the teacher's encoder without touching anyone else's stream. Video: never. Told of loss its
+    uplink did not have, the publisher's congestion control and loss protection would lower or
+    divert the one video bitrate every subscriber shares — cutting the teacher's video for the
+    whole class to help the weakest link, which is the downlink allocator's job (per subscriber)
+    instead. The cumulative ``packets_lost`` stays the true upstream count either way."""
+    if producer.kind != "audio":
+        return block
+    downstream = [c.last_fraction_lost for c in producer.consumers if not c.paused]
+    fraction = reflected_fraction_lost(block.fraction_lost, downstream)
+    if fraction == block.fraction_lost:
+        return block
+    return dataclasses.replace(block, fraction_lost=fraction)
+
+
 class PublishTransport(Transport):
     """A participant's own tracks, coming in. The client offers; the server answers."""
 
@@ -493,7 +516,7 @@ class PublishTransport(Transport):
 
     def _report(self, now: float) -> None:
         blocks = [
-            p.stats.report(p.ssrc, now)
+            _reflect_loss(p, p.stats.report(p.ssrc, now))
             for p in self.producers
             if not p.closed and p.ssrc and p.stats.base_seq is not None
         ]
