@@ -25,6 +25,9 @@ The facts relied on (aiortc 1.16.0, aioice 0.13.0):
 * ``RTCRtpSender._stream_id`` and ``_track_id`` become the ``a=msid`` of its m-line.
 * ``RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)`` is where aiortc hands a parsed
   RTP packet to its depacketizer (used only by load-test peers, which count without decoding).
+* ``RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`` gets every unprotected RTP packet
+  of a connection before aiortc's ``RtpRouter``, which discards payload types it did not
+  negotiate (``tap_received_rtp``: test peers that receive RED, which aiortc never negotiates).
 * ``RTCDtlsTransport._send_rtp(data)`` is the coroutine every outgoing RTP and RTCP packet of a
   peer connection passes through, serialized and not yet protected (``rewrite_sent_rtp``: test
   peers that play a browser's part, e.g. sending RED as Chromium does).
@@ -80,6 +83,7 @@ __all__ = [
     "sender_ssrc",
     "set_host_addresses",
     "set_sender_msid",
+    "tap_received_rtp",
     "tap_receiver_rtp",
     "tx_srtp",
     "with_red",
@@ -250,6 +254,18 @@ def rewrite_sent_rtp(dtls: RTCDtlsTransport, rewrite: Callable[[bytes], bytes | 
             await original(out)
 
     dtls._send_rtp = send_rtp  # type: ignore[method-assign]
+
+
+def tap_received_rtp(dtls: RTCDtlsTransport, callback: Callable[[bytes], None]) -> None:
+    """Call ``callback(rtp_bytes)`` with every unprotected RTP packet ``dtls`` receives, before
+    aiortc routes it (and drops what it did not negotiate). For test peers."""
+    original = dtls._handle_rtp_data
+
+    async def handle(data: bytes, arrival_time_ms: int) -> None:
+        callback(data)
+        await original(data, arrival_time_ms=arrival_time_ms)
+
+    dtls._handle_rtp_data = handle  # type: ignore[method-assign]
 
 
 RED_MIME = "audio/red"

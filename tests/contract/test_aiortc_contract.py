@@ -179,3 +179,12 @@ def test_dtls_transport_sends_every_packet_through_send_rtp() -> None:
     assert "await self.transport._send_rtp(packet_bytes)" in source
     params = list(inspect.signature(RTCDtlsTransport._send_rtp).parameters)
     assert params == ["self", "data"]
+
+
+def test_dtls_transport_hands_unprotected_rtp_to_handle_rtp_data_before_routing() -> None:
+    params = list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters)
+    assert params == ["self", "data", "arrival_time_ms"]
+    loop = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in loop
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "self._rtp_router.route_rtp(packet)" in handle
