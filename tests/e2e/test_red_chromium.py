@@ -1,6 +1,10 @@
-"""RED (RFC 2198) with real Chromium: a Chromium publisher's microphone is answered with RED,
-Chromium sends RED, and the SFU forwards it as RED to a Chromium subscriber and as plain Opus
-to an aiortc subscriber that decodes it.
+"""RED (RFC 2198) and loss reflection with real Chromium.
+
+* A Chromium publisher's microphone is answered with RED, Chromium sends RED, and the SFU
+  forwards it as RED to a Chromium subscriber and as plain Opus to an aiortc subscriber that
+  decodes it.
+* When a subscriber's link loses packets, the Chromium publisher is told of that loss for its
+  audio (so its Opus encoder adds in-band FEC) and not for its video.
 
 The pages are bare ``RTCPeerConnection``s (what ``web/static/js/media.js`` does with SDP: pass it
 through untouched), talking to a ``MediaService`` in the test's own process so the producer and
@@ -52,9 +56,9 @@ _SETUP_JS = """
 }
 """
 _PUBLISH_JS = """
-async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({audio: true});
-  pc.addTrack(stream.getAudioTracks()[0], stream);
+async (video) => {
+  const stream = await navigator.mediaDevices.getUserMedia({audio: true, video});
+  for (const track of stream.getTracks()) pc.addTrack(track, stream);
   await pc.setLocalDescription(await pc.createOffer());
   await gathered();
   return pc.localDescription.sdp;
@@ -113,7 +117,7 @@ async def test_chromium_publisher_negotiates_and_sends_red(pages: tuple[Page, Pa
     publisher, subscriber = pages
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
     malformed = COUNTERS.dropped_malformed_red
-    offer = await publisher.evaluate(_PUBLISH_JS)
+    offer = await publisher.evaluate(_PUBLISH_JS, False)
     offered = _audio(offer)
     negotiated = _aiortc.red_type_of(offered)
     assert negotiated is not None, "Chromium no longer offers red/48000/2 for audio"
@@ -179,4 +183,52 @@ async def test_chromium_publisher_negotiates_and_sends_red(pages: tuple[Page, Pa
         await rx.close()
         await plain.close()
         await raw.close()
+        await service.close()
+
+
+_REMOTE_INBOUND_JS = """
+async () => {
+  const report = await pc.getStats();
+  const out = {};
+  report.forEach((s) => {
+    if (s.type === 'remote-inbound-rtp') out[s.kind] = s.fractionLost ?? null;
+  });
+  return out;
+}
+"""
+
+
+async def test_subscriber_loss_is_reflected_to_the_publishers_audio_only(
+    pages: tuple[Page, Page],
+) -> None:
+    publisher, subscriber = pages
+    service = MediaService(MediaSettings(ice=IceSettings.loopback()))
+    offer = await publisher.evaluate(_PUBLISH_JS, True)
+    answer, infos = await service.publish("L1", "teacher", offer)
+    await publisher.evaluate("(sdp) => pc.setRemoteDescription({type: 'answer', sdp})", answer)
+    sub_offer = await service.subscribe("L1", "student", [i.id for i in infos])
+    assert sub_offer is not None
+    await service.accept_answer(
+        "L1", "student", await subscriber.evaluate(_ANSWER_JS, sub_offer.sdp)
+    )
+    # The student's link loses every tenth packet of each stream for good: the same sequence
+    # number is lost again when resent, so NACKs cannot hide it from the student's reports.
+    transport = service.routers["L1"].subscribe["student"]
+    send_rtp = transport.send_rtp
+
+    def lossy(packet: bytes) -> bool:
+        return False if int.from_bytes(packet[2:4], "big") % 10 == 0 else send_rtp(packet)
+
+    transport.send_rtp = lossy  # type: ignore[method-assign]
+    seen: dict[str, float | None] = {}
+    try:
+        for _ in range(200):
+            seen = await publisher.evaluate(_REMOTE_INBOUND_JS)
+            if (seen.get("audio") or 0) > 0.05 and "video" in seen:
+                break
+            await publisher.wait_for_timeout(100)
+        audio, video = seen.get("audio"), seen.get("video")
+        assert audio is not None and audio > 0.05, seen  # ≈ 10 % reflected (26/256 at most)
+        assert video is not None and video < 0.02, seen  # the uplink itself loses nothing
+    finally:
         await service.close()
