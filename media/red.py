@@ -25,23 +25,26 @@ runs past the payload, block lengths that add up to more than the payload, an em
 or a block whose payload type is not the negotiated Opus one. The router drops such a packet
 and counts it.
 
-Who offers RED (what a publisher's offer looks like):
+Who offers RED (what a publisher's offer looks like, and what a subscriber answers):
 
-* Chromium (and Edge, Chrome on Android) offers ``a=rtpmap:63 red/48000/2`` with
-  ``a=fmtp:63 111/111`` right after Opus (checked with Debian's Chromium, WebRTC M-series with
-  RED for Opus on by default since M96). It *sends* RED only if the answer lists ``red`` before
-  ``opus`` — libwebrtc takes the first codec of the answer as the send codec and wraps it in
-  RED when ``red`` precedes it — so the server's answer puts ``red`` first.
+* Chromium (Chrome, Edge, Chrome on Android; on by default since M96) offers
+  ``a=rtpmap:63 red/48000/2`` with ``a=fmtp:63 111/111`` right after Opus (seen with Chromium
+  156). It *sends* RED only if the answer lists ``red`` before ``opus`` — libwebrtc wraps its
+  send codec in RED when ``red`` precedes it in the remote description — so the server's answer
+  puts ``red`` first; it then sends one redundant block per packet (the previous 20 ms frame).
+  Offered ``red`` first as a subscriber, it answers with ``red`` and decodes it.
 * Safari (WebKit's libwebrtc, Safari 16 and later, iPhone included) offers the same
   ``63 red/48000/2`` / ``111/111`` lines as Chromium.
-* Firefox offers no audio RED (its ``red/90000`` is the video ULPFEC wrapper); a Firefox
-  publisher is covered by Opus in-band FEC instead (``media/feedback.py``, loss reflection).
+* Firefox offers no audio RED (seen with Firefox ESR 153; its ``red/90000`` is the video ULPFEC
+  wrapper) and answers a ``red``-first offer with Opus alone, so its consumers unwrap. Its
+  offer already asks for ``useinbandfec=1``: a Firefox publisher is protected by Opus in-band
+  FEC instead, driven by the loss the SFU reflects to it (``media/feedback.py``).
 """
 
 from __future__ import annotations
 
 MAX_BLOCKS = 16
-"""Most blocks (redundant + primary) read from one packet; libwebrtc sends at most 3."""
+"""Most blocks (redundant + primary) read from one packet; Chromium sends two."""
 MAX_TIMESTAMP_OFFSET = (1 << 14) - 1
 MAX_BLOCK_LENGTH = (1 << 10) - 1
 

@@ -414,6 +414,10 @@ class PublishTransport(Transport):
         except Exception as exc:
             raise MediaError("bad_sdp", "The offer could not be read.") from exc
         known = {t.mid for t in self.pc.getTransceivers()}
+        offered_red = {m.rtp.muxId: _aiortc.red_type_of(m) for m in description.media}
+        for mid, answered_red in list(self._red.items()):
+            if offered_red.get(mid) != answered_red:  # a new offer dropped (or renumbered) RED
+                del self._red[mid]
         pending = []
         for media in description.media:
             if media.kind not in ("audio", "video"):
@@ -423,9 +427,9 @@ class PublishTransport(Transport):
             transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
             transceiver.setCodecPreferences(_choose_codec(media.kind, media))
             pending.append((transceiver, media))
-            red = _aiortc.red_type_of(media)
-            if red is not None and media.rtp.muxId:
-                self._red[media.rtp.muxId] = red
+            new_red = offered_red.get(media.rtp.muxId)
+            if new_red is not None and media.rtp.muxId:
+                self._red[media.rtp.muxId] = new_red  # only new m-lines take RED up
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             answer = await self.pc.createAnswer()

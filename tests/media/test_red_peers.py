@@ -18,12 +18,12 @@ from media import _aiortc, red
 from media.ice import IceSettings
 from media.rtp import is_rtcp, parse_header
 from media.service import MediaService, MediaSettings
-from tests.peers import Receiver, ToneTrack, answer_offer, loopback_pc, wait_for
+from tests.peers import ColourTrack, Receiver, ToneTrack, answer_offer, loopback_pc, wait_for
 
 OPUS, RED = 111, 63
 
 
-def chromium_audio_offer(sdp: str) -> str:
+def chromium_audio_offer(sdp: str, with_red: bool = True) -> str:
     """aiortc's offer with Chromium's audio codecs: Opus renumbered 111, RED 63 after it."""
     description = SessionDescription.parse(sdp)
     for media in description.media:
@@ -35,13 +35,15 @@ def chromium_audio_offer(sdp: str) -> str:
         opus.parameters = {"minptime": 10, "useinbandfec": 1}
         media.fmt = [OPUS if f == old else f for f in media.fmt]
     text = str(description)
+    if not with_red:
+        return text
     # Chromium lists red right after Opus; with_red puts it first, so move it back.
-    with_red = SessionDescription.parse(_aiortc.with_red(text, lambda m: RED))
-    for media in with_red.media:
+    red_first = SessionDescription.parse(_aiortc.with_red(text, lambda m: RED))
+    for media in red_first.media:
         if media.kind == "audio":
             media.rtp.codecs.insert(1, media.rtp.codecs.pop(0))
             media.fmt.insert(1, media.fmt.pop(0))
-    return str(with_red)
+    return str(red_first)
 
 
 class RedWrapper:
@@ -147,4 +149,34 @@ async def test_red_publisher_reaches_a_red_and_a_plain_subscriber() -> None:
         await rx.close()
         for pc in (plain_student, red_student, teacher):
             await pc.close()
+        await service.close()
+
+
+async def test_a_re_offer_that_drops_red_is_answered_without_it() -> None:
+    service = MediaService(MediaSettings(ice=IceSettings.loopback()))
+    teacher = loopback_pc()
+    teacher.addTrack(ToneTrack())
+    offer = await teacher.createOffer()
+    await teacher.setLocalDescription(
+        RTCSessionDescription(chromium_audio_offer(offer.sdp), "offer")
+    )
+    answer, _ = await service.publish("L1", "teacher", teacher.localDescription.sdp)
+    assert _aiortc.red_type_of(SessionDescription.parse(answer).media[0]) == (RED, OPUS)
+    await teacher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    teacher.addTrack(ColourTrack((0, 0, 200)))  # the camera comes later: a new offer
+    offer = await teacher.createOffer()
+    await teacher.setLocalDescription(
+        RTCSessionDescription(chromium_audio_offer(offer.sdp, with_red=False), "offer")
+    )
+    answer, created = await service.publish("L1", "teacher", teacher.localDescription.sdp)
+    audio, video = SessionDescription.parse(answer).media
+    assert video.kind == "video"
+    assert _aiortc.red_type_of(audio) is None and RED not in audio.fmt
+    assert audio.fmt[0] == OPUS
+    assert [p.kind for p in created] == ["video"]
+    try:
+        await teacher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    finally:
+        await teacher.close()
         await service.close()
