@@ -201,11 +201,13 @@ class RedSink:
         """``(payload_type, payload)`` to send for the producer's packet ``payload``, or
         ``None`` to send nothing.
 
-        Only the packet being fanned out has been validated; anything else (a retransmission
-        from the producer's history) is not sent — audio is not NACKed in lophoc's SDP (no
-        ``nack`` feedback for Opus), so nothing is lost by it."""
+        Only the packet being fanned out (``RedSource.accept``) has been validated; any other
+        (an older packet from the producer's history, for a NACK) is not sent — audio is not
+        NACKed in lophoc's SDP (no ``nack`` feedback for Opus), so nothing is lost by it. The
+        identity test is the fast path; equal bytes (a copy, a view) are the same packet."""
         source = self.source
-        if payload is not source.current:
+        current = source.current
+        if payload is not current and (current is None or payload != current):
             return None
         if not source.current_is_red:
             return self.opus_type, payload

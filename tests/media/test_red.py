@@ -210,7 +210,13 @@ def test_malformed_red_and_unnegotiated_types_are_refused() -> None:
 def test_packets_other_than_the_current_one_are_not_sent() -> None:
     source = RedSource(red_type=63, opus_type=111)
     sink = RedSink(source, opus_type=96, red_type=None)
+    assert sink.transform(TWO_REDUNDANT) is None  # nothing accepted yet
     assert source.accept(63, TWO_REDUNDANT)
-    copy = bytes(bytearray(TWO_REDUNDANT))  # e.g. the same packet from the history
-    assert copy == TWO_REDUNDANT and copy is not TWO_REDUNDANT
-    assert sink.transform(copy) is None
+    older = red.encode([(111, 960, b"zz")], 111, b"OLDER")  # e.g. from the history
+    assert sink.transform(older) is None
+    copy = bytes(bytearray(TWO_REDUNDANT))  # the same packet, another object (or a view)
+    assert copy is not TWO_REDUNDANT
+    assert sink.transform(copy) == (96, b"PRIM")
+    assert sink.transform(memoryview(TWO_REDUNDANT)) == (96, b"PRIM")  # type: ignore[arg-type]
+    assert not source.accept(63, b"")
+    assert sink.transform(TWO_REDUNDANT) is None  # the current packet was refused
