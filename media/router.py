@@ -301,6 +301,7 @@ class Consumer:
     def send(self, b0: int, marker: int, seq: int, ts: int, payload: bytes, ext: bytes) -> None:
         payload_type = self.payload_type
         # -- RED (RFC 2198, media/red.py): payload and payload type for this subscriber --------
+        # ``payload`` is the packet Producer.receive gave red.accept(); None means send nothing.
         red = self.red
         if red is not None:
             sent = red.transform(payload)
