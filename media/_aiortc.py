@@ -39,6 +39,28 @@ The facts relied on (aiortc 1.16.0, aioice 0.13.0):
   = None``, then ``close()``), which emits ``ConnectionClosed``; aiortc's ``RTCIceTransport``
   then turns ``completed`` into ``failed``. Answering the remote's checks is
   ``Connection.request_received``, untouched.
+* ``RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)`` gets every unprotected RTP packet
+  of a connection before aiortc's ``RtpRouter``, which discards payload types it did not
+  negotiate (``tap_received_rtp``: test peers that receive RED, which aiortc never negotiates).
+* ``RTCDtlsTransport._send_rtp(data)`` is the coroutine every outgoing RTP and RTCP packet of a
+  peer connection passes through, serialized and not yet protected (``rewrite_sent_rtp``: test
+  peers that play a browser's part, e.g. sending RED as Chromium does).
+
+**Codecs aiortc does not know (RED, RFC 2198).** aiortc negotiates only the codecs of its
+module-level ``aiortc.codecs.CODECS``, shared by every peer connection of the process; adding
+``red`` there would make every aiortc connection (test and load-test peers included) offer and
+accept a codec its encoder and decoder cannot handle. Instead the SFU edits the SDP text around
+aiortc, per m-line (``with_red``), which works because of three public behaviours of aiortc
+1.16, pinned by the contract tests:
+
+* ``setLocalDescription`` parses the given SDP and keeps it as the local description verbatim
+  (re-serialized by ``aiortc.sdp``); it does not re-derive the transceiver's codecs from it, so
+  an added ``red`` line changes nothing inside aiortc, whose RTP machinery the SFU bypasses.
+* ``aiortc.sdp`` parses an ``a=fmtp:63 111/111`` into ``{"111/111": None}`` and writes it back
+  unchanged; codecs it does not know keep their ``a=rtpmap`` and position in the ``m=`` line.
+* ``setRemoteDescription`` drops unknown codecs from what it negotiates (``red`` never reaches
+  ``negotiated_codecs``), so whether the peer accepted ``red`` is read from the remote SDP text
+  (``red_type_of``).
 """
 
 from __future__ import annotations
@@ -51,8 +73,15 @@ from typing import Any
 
 import aioice.ice
 import aioice.stun
-from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import (
+    RTCDtlsTransport,
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+)
 from aiortc.rtp import RtpPacket
+from aiortc.sdp import MediaDescription, SessionDescription
 
 __all__ = [
     "ABS_SEND_TIME_ID",
@@ -64,13 +93,18 @@ __all__ = [
     "mute_sender",
     "negotiated_codecs",
     "negotiated_header_extensions",
+    "opus_type_of",
+    "red_type_of",
+    "rewrite_sent_rtp",
     "rx_srtp",
     "selected_pair",
     "sender_ssrc",
     "set_host_addresses",
     "set_sender_msid",
+    "tap_received_rtp",
     "tap_receiver_rtp",
     "tx_srtp",
+    "with_red",
 ]
 
 logger = logging.getLogger(__name__)
@@ -398,3 +432,108 @@ def keep_consent(
         connection._query_consent_task = asyncio.get_running_loop().create_task(
             query_consent(), name=CONSENT_TASK_NAME
         )
+
+
+def rewrite_sent_rtp(dtls: RTCDtlsTransport, rewrite: Callable[[bytes], bytes | None]) -> None:
+    """Pass every outgoing RTP/RTCP packet of ``dtls`` through ``rewrite`` before it is
+    protected (``None``: send nothing). For test peers that stand in for a browser."""
+    original = dtls._send_rtp
+
+    async def send_rtp(data: bytes) -> None:
+        out = rewrite(data)
+        if out is not None:
+            await original(out)
+
+    dtls._send_rtp = send_rtp  # type: ignore[method-assign]
+
+
+def tap_received_rtp(dtls: RTCDtlsTransport, callback: Callable[[bytes], None]) -> None:
+    """Call ``callback(rtp_bytes)`` with every unprotected RTP packet ``dtls`` receives, before
+    aiortc routes it (and drops what it did not negotiate). For test peers."""
+    original = dtls._handle_rtp_data
+
+    async def handle(data: bytes, arrival_time_ms: int) -> None:
+        callback(data)
+        await original(data, arrival_time_ms=arrival_time_ms)
+
+    dtls._handle_rtp_data = handle  # type: ignore[method-assign]
+
+
+RED_MIME = "audio/red"
+OPUS_MIME = "audio/opus"
+
+
+def opus_type_of(media: MediaDescription) -> int | None:
+    """The payload type of the m-line's (first) ``opus/48000/2``."""
+    for codec in media.rtp.codecs:
+        if (
+            codec.mimeType.lower() == OPUS_MIME
+            and codec.clockRate == 48000
+            and codec.payloadType is not None
+        ):
+            return int(codec.payloadType)
+    return None
+
+
+def red_type_of(media: MediaDescription) -> tuple[int, int] | None:
+    """``(red payload type, opus payload type)`` when the m-line carries ``red/48000/2``
+    whose every block is the m-line's Opus (fmtp ``111/111``, or ``111`` … ``111/111/111``);
+    else ``None``."""
+    if media.kind != "audio":
+        return None
+    opus = opus_type_of(media)
+    if opus is None:
+        return None
+    for codec in media.rtp.codecs:
+        if (
+            codec.mimeType.lower() != RED_MIME
+            or codec.clockRate != 48000
+            or codec.payloadType is None
+        ):
+            continue
+        keys = list(codec.parameters)
+        if len(keys) != 1 or codec.parameters[keys[0]] is not None:
+            continue
+        parts = keys[0].split("/")
+        if parts and all(p == str(opus) for p in parts):
+            return int(codec.payloadType), opus
+    return None
+
+
+def with_red(
+    sdp: str,
+    red_type_for: Callable[[MediaDescription], int | None],
+    *,
+    opus_fec: bool = False,
+) -> str:
+    """The SDP with ``red/48000/2`` as the first codec of each audio m-line for which
+    ``red_type_for(media)`` names a payload type (blocks = the m-line's Opus), and, with
+    ``opus_fec``, ``useinbandfec=1`` on every audio m-line's Opus (RFC 7587: the receiver
+    asks the sender for in-band FEC)."""
+    description = SessionDescription.parse(sdp)
+    for media in description.media:
+        if media.kind != "audio":
+            continue
+        opus = opus_type_of(media)
+        if opus is None:
+            continue
+        if opus_fec:
+            for codec in media.rtp.codecs:
+                if codec.payloadType == opus:
+                    codec.parameters["useinbandfec"] = 1
+        red = red_type_for(media)
+        if red is None:
+            continue
+        media.rtp.codecs = [c for c in media.rtp.codecs if c.payloadType != red]
+        media.rtp.codecs.insert(
+            0,
+            RTCRtpCodecParameters(
+                mimeType=RED_MIME,
+                clockRate=48000,
+                channels=2,
+                payloadType=red,
+                parameters={f"{opus}/{opus}": None},
+            ),
+        )
+        media.fmt = [red] + [f for f in media.fmt if f != red]
+    return str(description)

@@ -16,11 +16,16 @@
   than ``NACK_MAX_AGE`` seconds or ``NACK_MAX_SEQ_AGE`` packets, or was asked
   ``NACK_MAX_TRIES`` times (libwebrtc's NackRequester follows the same idea). Memory is bounded
   (``NACK_MAX_TRACKED``; the oldest are dropped first).
+* ``reflected_fraction_lost`` — the loss the SFU reports to an audio publisher: its own
+  upstream loss, or the loss its weakest subscriber reports if that is higher, so the
+  publisher's Opus encoder turns its in-band FEC (RFC 6716; ``useinbandfec``, RFC 7587) on
+  for them.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 from .rtp import ReportBlock, seq_diff
 
@@ -246,3 +251,27 @@ class NackTracker:
         for seq in dropped:
             del entries[seq]
         return out
+
+
+REFLECTED_LOSS_CAP = 26
+"""Most downstream loss reflected (26/256 ≈ 10 %), in RTCP's fraction-lost units.
+
+libwebrtc's audio sender hands the fraction lost of its SSRC's report block to the Opus encoder,
+which smooths it into the loss rate it protects against with in-band FEC; ~10 % covers the few
+per cent of random loss of the links this is for. The cumulative ``packets_lost`` of the block
+stays the true upstream count, and 10 % is where loss-based congestion control starts to back
+off (draft-ietf-rmcat-gcc §6), so a bad subscriber link is not mistaken for a congested uplink by
+a sender that reads the fraction. The cap also bounds a forged report: the worst one student can
+do is make the teacher's encoder spend some of its bitrate on FEC."""
+
+
+def reflected_fraction_lost(
+    upstream: int, downstream: Iterable[int], *, cap: int = REFLECTED_LOSS_CAP
+) -> int:
+    """The fraction lost (0–255, RFC 3550 §6.4.1) to report to an audio publisher: the larger
+    of its own ``upstream`` loss and the worst loss its consumers report (``downstream``, at
+    most ``cap``). The worst, not a percentile: the point is the weakest students' links, and
+    the cap already bounds what one report can do. Values outside 0–255 are clamped."""
+    upstream = min(255, max(0, upstream))
+    worst = max(downstream, default=0)
+    return max(upstream, min(cap, max(0, worst)))

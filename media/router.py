@@ -18,6 +18,10 @@ switching middlebox owes its receivers):
   packets the subscriber never got because the consumer was paused are not "lost" to it.
 * Timestamps: a random per-consumer offset, constant for the consumer's life, so the sender
   reports the consumer sends map its timestamps to the publisher's clock exactly.
+* Redundant audio (RFC 2198, ``media/red.py``): a publisher's RED packets are parsed once, before
+  the fan-out (``Producer.red``); each consumer then sends them as RED with its subscriber's
+  payload types, or unwrapped to plain Opus for a subscriber that did not negotiate RED
+  (``Consumer.red``). A malformed RED packet is dropped and counted.
 * Header extensions: the publisher's are dropped (their ids mean nothing on the subscriber's
   connection); the subscriber's transport writes its own when the packet goes out
   (``SubscribeTransport.send_media``): the transport-wide sequence number its downlink estimate
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .feedback import Budget, KeyframeThrottle, NackTracker, ReceiveStats
+from .red import RedSink, RedSource
 from .rtp import HEADER, keyframe_detector, seq_diff
 
 if TYPE_CHECKING:
@@ -74,6 +79,7 @@ class Counters:
         "allocation_holds",
         "allocation_resumes",
         "dropped_malformed",
+        "dropped_malformed_red",
         "dropped_unknown_ssrc",
         "dropped_unprotect",
         "dropped_unvalidated",
@@ -92,6 +98,7 @@ class Counters:
     )
 
     dropped_malformed: int
+    dropped_malformed_red: int
     dropped_unknown_ssrc: int
     dropped_unprotect: int
     dropped_unvalidated: int
@@ -135,12 +142,14 @@ class Producer:
         transport: PublishTransport,
         keyframe_interval: float = 1.0,
         mid: str | None = None,
+        red: RedSource | None = None,
     ) -> None:
         self.id = producer_id
         self.mid = mid  # the publisher's media section
         self.participant_id = participant_id
         self.kind = kind
-        self.codec = codec
+        self.codec = codec  # for a RED publisher: the Opus its RED blocks carry
+        self.red = red  # set when the publisher sends RED (RFC 2198) wrapping ``codec``
         self.ssrc = ssrc
         self.transport = transport
         self.consumers: list[Consumer] = []
@@ -194,6 +203,12 @@ class Producer:
             return
         payload = data[offset:]
         marker = b1 & 0x80
+        # -- RED (RFC 2198): validate once per packet, for every consumer's branch in send() --
+        red = self.red
+        if red is not None and not red.accept(b1 & 0x7F, payload):
+            COUNTERS.dropped_malformed_red += 1
+            return
+        # -- end RED --
         keyframe: bool | None = None
         for c in self.consumers:
             if c.paused:
@@ -274,6 +289,7 @@ class Consumer:
         "paused",
         "payload_type",
         "producer",
+        "red",
         "retransmit_budget",
         "seq_epoch_start",
         "seq_offset",
@@ -295,6 +311,7 @@ class Consumer:
         abs_send_time: bool = False,
         transport_cc: bool = False,
         retransmit_rate: float = 100.0,
+        red: RedSink | None = None,
     ) -> None:
         self.id = consumer_id
         self.producer = producer
@@ -307,6 +324,8 @@ class Consumer:
         self.transport = transport
         self.ssrc = ssrc
         self.payload_type = payload_type
+        self.red = red
+        """Set for a RED producer: send its packets as RED, or unwrapped to Opus."""
         self.abs_send_time = abs_send_time and producer.kind == "video"
         self.paused = False
         self.closed = False
@@ -330,18 +349,31 @@ class Consumer:
 
     def send(self, b0: int, marker: int, seq: int, ts: int, payload: bytes, now: float) -> None:
         """Rewrite one of the producer's packets for this subscriber and hand it on."""
+        payload_type = self.payload_type
+        # -- RED (RFC 2198, media/red.py): payload and payload type for this subscriber --------
+        # ``payload`` is the packet Producer.receive gave red.accept(); None means send nothing.
+        red = self.red
+        if red is not None:
+            sent = red.transform(payload)
+            if sent is None:
+                return
+            payload_type, payload = sent
+        # -- end RED ------------------------------------------------------------------------------
         out_seq = (seq + self.seq_offset) & 0xFFFF
         if seq_diff(out_seq, self.next_seq) >= 0:
             self.next_seq = (out_seq + 1) & 0xFFFF
         out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
         self.last_ts = out_ts
         self.transport.send_media(
-            self, b0 & 0x20, marker | self.payload_type, out_seq, out_ts, payload, now
+            self, b0 & 0x20, marker | payload_type, out_seq, out_ts, payload, now
         )
 
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's
-        budget (RFC 4585 §6.2.1; SECURITY.md item 15)."""
+        budget (RFC 4585 §6.2.1; SECURITY.md item 15). Audio is never retransmitted: no
+        subscriber negotiates NACK for it, and RED carries its repair."""
+        if self.audio:
+            return
         producer = self.producer
         for out_seq in out_seqs:
             # Only packets numbered in the current epoch map back to producer packets.

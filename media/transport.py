@@ -26,6 +26,7 @@ accepted networks, DTLS and SRTP only from the selected pair's address once ICE 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import secrets
@@ -43,11 +44,14 @@ from . import _aiortc
 from .allocation import Allocation, Allocator, Track
 from .bwe import DownlinkEstimator, probe_cluster_bytes
 from .extensions import answered_transport_cc, offer_transport_cc
+from .feedback import reflected_fraction_lost
 from .ice import IceSettings
 from .pacer import Pacer
+from .red import RedSink, RedSource
 from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer
 from .rtp import (
     HEADER,
+    ReportBlock,
     build_nack,
     build_pli,
     build_receiver_report,
@@ -58,6 +62,9 @@ from .rtp import (
 
 logger = logging.getLogger(__name__)
 
+RED_PAYLOAD_TYPE = 63
+"""The payload type of ``red/48000/2`` in the server's offers (Chromium's and Safari's number;
+aiortc's own codecs use 0, 8, 9 and 96 and up, so it never collides)."""
 RTCP_INTERVAL = 1.0
 """Seconds between the SFU's own RTCP reports (RFC 3550 §6.2 allows this for small sessions)."""
 NTP_EPOCH_OFFSET = 2208988800
@@ -399,11 +406,37 @@ def _choose_codec(kind: str, media: Any) -> list[Any]:
     )
 
 
+def _msid_track(media: Any) -> str | None:
+    """The track id of an m-line's ``a=msid:<stream> <track>`` (the producer's id)."""
+    parts = (media.msid or "").split()
+    return parts[1] if len(parts) == 2 else None
+
+
 def _primary_ssrc(media: Any) -> int:
     for group in media.ssrc_group:
         if group.semantic == "FID" and group.items:
             return int(group.items[0])
     return int(media.ssrc[0].ssrc) if media.ssrc else 0
+
+
+def _reflect_loss(producer: Producer, block: ReportBlock) -> ReportBlock:
+    """The report block for ``producer``, its fraction lost raised to what its weakest
+    subscriber reports (``feedback.reflected_fraction_lost``) — for audio only.
+
+    Audio: the publisher's Opus encoder adds in-band FEC in proportion to the loss it is told
+    of, at a small cost in its own bitrate, so one student's lossy phone link is protected by
+    the teacher's encoder without touching anyone else's stream. Video: never. Told of loss its
+    uplink did not have, the publisher's congestion control and loss protection would lower or
+    divert the one video bitrate every subscriber shares — cutting the teacher's video for the
+    whole class to help the weakest link, which is the downlink allocator's job (per subscriber)
+    instead. The cumulative ``packets_lost`` stays the true upstream count either way."""
+    if producer.kind != "audio":
+        return block
+    downstream = [c.last_fraction_lost for c in producer.consumers if not c.paused]
+    fraction = reflected_fraction_lost(block.fraction_lost, downstream)
+    if fraction == block.fraction_lost:
+        return block
+    return dataclasses.replace(block, fraction_lost=fraction)
 
 
 class PublishTransport(Transport):
@@ -418,6 +451,8 @@ class PublishTransport(Transport):
         self.max_video_bitrate = max_video_bitrate
         self._deferred: set[str] = set()
         self._nack_timer: asyncio.TimerHandle | None = None
+        self._red: dict[str, tuple[int, int]] = {}
+        """mid → (red, opus) payload types of the publisher's m-lines answered with RED."""
 
     async def negotiate(
         self, offer_sdp: str, new_id: Callable[[], str], keyframe_interval: float = 1.0
@@ -428,6 +463,10 @@ class PublishTransport(Transport):
         except Exception as exc:
             raise MediaError("bad_sdp", "The offer could not be read.") from exc
         known = {t.mid for t in self.pc.getTransceivers()}
+        offered_red = {m.rtp.muxId: _aiortc.red_type_of(m) for m in description.media}
+        for mid, answered_red in list(self._red.items()):
+            if offered_red.get(mid) != answered_red:  # a new offer dropped (or renumbered) RED
+                del self._red[mid]
         pending = []
         for media in description.media:
             if media.kind not in ("audio", "video"):
@@ -437,10 +476,16 @@ class PublishTransport(Transport):
             transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
             transceiver.setCodecPreferences(_choose_codec(media.kind, media))
             pending.append((transceiver, media))
+            new_red = offered_red.get(media.rtp.muxId)
+            if new_red is not None and media.rtp.muxId:
+                self._red[media.rtp.muxId] = new_red  # only new m-lines take RED up
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
+            # aiortc knows neither RED nor Opus FEC: answer RED first (libwebrtc sends RED
+            # only when the answer lists it before Opus) and ask for in-band FEC.
+            sdp = _aiortc.with_red(answer.sdp, self._answer_red, opus_fec=True)
+            await self.pc.setLocalDescription(RTCSessionDescription(sdp, "answer"))
         except MediaError:
             raise
         except Exception as exc:
@@ -458,6 +503,7 @@ class PublishTransport(Transport):
                 payload_type=main.payloadType,
                 parameters=tuple(sorted((k, str(v)) for k, v in main.parameters.items())),
             )
+            red = self._red.get(media.rtp.muxId or "")
             producer = Producer(
                 producer_id=new_id(),
                 participant_id=self.participant_id,
@@ -467,6 +513,7 @@ class PublishTransport(Transport):
                 transport=self,
                 keyframe_interval=keyframe_interval,
                 mid=media.rtp.muxId,
+                red=RedSource(red[0], red[1]) if red and red[1] == main.payloadType else None,
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)
@@ -474,6 +521,12 @@ class PublishTransport(Transport):
                 self.by_ssrc[producer.ssrc] = producer
             created.append(producer)
         return self.ice.announce(self.pc.localDescription.sdp), created
+
+    def _answer_red(self, media: Any) -> int | None:
+        red = self._red.get(media.rtp.muxId)
+        if red is None or red[1] != _aiortc.opus_type_of(media):
+            return None
+        return red[0]
 
     def _on_rtp(self, data: bytes) -> None:
         producer = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
@@ -539,7 +592,7 @@ class PublishTransport(Transport):
 
     def _report(self, now: float) -> None:
         blocks = [
-            p.stats.report(p.ssrc, now)
+            _reflect_loss(p, p.stats.report(p.ssrc, now))
             for p in self.producers
             if not p.closed and p.ssrc and p.stats.base_seq is not None
         ]
@@ -659,7 +712,13 @@ class SubscribeTransport(Transport):
         if not changed or not self.pc.getTransceivers():
             return None
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        # RED producers' m-lines offer red/48000/2 first, then Opus (aiortc knows no RED).
+        red_ids = {p.id for p in wanted if p.red is not None}
+        sdp = _aiortc.with_red(
+            offer.sdp,
+            lambda media: RED_PAYLOAD_TYPE if _msid_track(media) in red_ids else None,
+        )
+        await self.pc.setLocalDescription(RTCSessionDescription(sdp, "offer"))
         self._attach()
         self.version += 1
         return self.ice.announce(offer_transport_cc(self.pc.localDescription.sdp))
@@ -680,6 +739,7 @@ class SubscribeTransport(Transport):
             self._tcc_word = ((ext_id << 4) | 1) << 24
         created = []
         now = self.now()
+        answered = {m.rtp.muxId: m for m in SessionDescription.parse(answer_sdp).media}
         for transceiver, producer, consumer_id in self._pending:
             if producer.closed or transceiver.currentDirection not in ("sendonly", "sendrecv"):
                 transceiver.direction = "inactive"
@@ -687,6 +747,15 @@ class SubscribeTransport(Transport):
             codecs = _aiortc.negotiated_codecs(transceiver)
             extensions = _aiortc.negotiated_header_extensions(transceiver)
             tcc = self._tcc_word != 0 and transceiver.mid in transport_cc
+            red = None
+            if producer.red is not None:
+                media = answered.get(transceiver.mid)
+                accepted = _aiortc.red_type_of(media) if media is not None else None
+                red = RedSink(
+                    producer.red,
+                    opus_type=codecs[0].payloadType,
+                    red_type=accepted[0] if accepted else None,  # None: unwrap to Opus
+                )
             consumer = Consumer(
                 consumer_id=consumer_id,
                 producer=producer,
@@ -697,6 +766,7 @@ class SubscribeTransport(Transport):
                 and any(e.uri == _aiortc.ABS_SEND_TIME_URI for e in extensions),
                 transport_cc=tcc,
                 retransmit_rate=self.retransmit_rate,
+                red=red,
             )
             if not self.connected or not self.wants(consumer):
                 consumer.paused = True  # resumed, at a keyframe, once DTLS is up and wanted

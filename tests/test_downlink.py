@@ -44,7 +44,7 @@ async def test_data_saver_stops_video_keeps_audio_and_everyone_is_told(
         figures = await teacher.request("stats", participant=student_id)
         assert figures["link"] == figures["state"] == "audio_only"
         assert figures["estimate"] > 0 and figures["sent_bitrate"] > 0
-        assert isinstance(figures["rtt"], int) and 0 < figures["rtt"] <= 1000
+        assert isinstance(figures["rtt"], int) and 0 <= figures["rtt"] <= 1000  # loopback: ~0
         assert 0 <= figures["loss"] <= 1
         assert {t["kind"]: t["paused"] for t in figures["tracks"]} == {
             "video": True,

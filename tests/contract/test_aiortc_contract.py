@@ -174,3 +174,76 @@ def test_aiortc_fails_a_completed_ice_transport_when_aioice_closes() -> None:
     init = inspect.getsource(RTCIceGatherer.__init__)
     assert "self._connection = Connection(" in init
     assert "components" not in init  # one component: the nominated pair is _nominated[1]
+
+
+# -- RED (RFC 2198) around aiortc's SDP: see "Codecs aiortc does not know" in media/_aiortc.py --
+
+
+def test_aiortc_negotiates_no_red_of_its_own() -> None:
+    from aiortc.codecs import CODECS
+
+    assert all(c.mimeType.lower() != _aiortc.RED_MIME for c in CODECS["audio"])
+
+
+def test_aiortc_sdp_parses_and_writes_red_fmtp_unchanged() -> None:
+    from pathlib import Path
+
+    from aiortc.sdp import SessionDescription
+
+    text = (Path(__file__).parent.parent / "signaling/fixtures/chrome-offer.sdp").read_text()
+    description = SessionDescription.parse(text)
+    audio = next(m for m in description.media if m.kind == "audio")
+    red = next(c for c in audio.rtp.codecs if c.mimeType.lower() == _aiortc.RED_MIME)
+    assert red.parameters == {"111/111": None}
+    assert _aiortc.red_type_of(audio) == (red.payloadType, 111)
+    again = str(description)
+    assert f"a=rtpmap:{red.payloadType} red/48000/2" in again
+    assert f"a=fmtp:{red.payloadType} 111/111" in again
+
+
+async def test_local_description_keeps_added_red_and_remote_red_is_not_negotiated() -> None:
+    from aiortc import RTCSessionDescription
+    from aiortc.sdp import SessionDescription
+
+    _aiortc.set_host_addresses(["127.0.0.1"])
+    offerer, answerer = loopback_pc(), loopback_pc()
+    sending = offerer.addTransceiver("audio", direction="sendonly")
+    offer = await offerer.createOffer()
+    with_red = _aiortc.with_red(offer.sdp, lambda media: 63)
+    await offerer.setLocalDescription(RTCSessionDescription(with_red, "offer"))
+    local = SessionDescription.parse(offerer.localDescription.sdp).media[0]
+    assert local.fmt[:2] == [63, 96]
+    assert _aiortc.red_type_of(local) == (63, 96)
+    assert _aiortc.negotiated_codecs(sending)[0].mimeType == "audio/opus"
+
+    # An aiortc answerer drops red; an answer that keeps it (as a browser's does) is accepted,
+    # and aiortc still negotiates Opus only, so RED is read from the answer's text.
+    await answerer.setRemoteDescription(offerer.localDescription)
+    answer = await answerer.createAnswer()
+    assert _aiortc.red_type_of(SessionDescription.parse(answer.sdp).media[0]) is None
+    browser_like = _aiortc.with_red(answer.sdp, lambda media: 63, opus_fec=True)
+    assert "a=fmtp:96 useinbandfec=1" in browser_like
+    await answerer.setLocalDescription(RTCSessionDescription(browser_like, "answer"))
+    await offerer.setRemoteDescription(answerer.localDescription)
+    negotiated = [c.mimeType.lower() for c in _aiortc.negotiated_codecs(sending)]
+    assert negotiated[0] == "audio/opus" and _aiortc.RED_MIME not in negotiated
+    answered = SessionDescription.parse(offerer.remoteDescription.sdp).media[0]
+    assert _aiortc.red_type_of(answered) == (63, 96)
+    await offerer.close()
+    await answerer.close()
+
+
+def test_dtls_transport_sends_every_packet_through_send_rtp() -> None:
+    source = inspect.getsource(RTCRtpSender)
+    assert "await self.transport._send_rtp(packet_bytes)" in source
+    params = list(inspect.signature(RTCDtlsTransport._send_rtp).parameters)
+    assert params == ["self", "data"]
+
+
+def test_dtls_transport_hands_unprotected_rtp_to_handle_rtp_data_before_routing() -> None:
+    params = list(inspect.signature(RTCDtlsTransport._handle_rtp_data).parameters)
+    assert params == ["self", "data", "arrival_time_ms"]
+    loop = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in loop
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "self._rtp_router.route_rtp(packet)" in handle
