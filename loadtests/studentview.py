@@ -173,27 +173,27 @@ def summarise(
     reconnects = 0
     gap = longest_gap = 0.0
     previous: dict[str, Any] | None = None
-    previous_t = start
+    previous_t: float | None = None
+    last_id = None
     for s in window:
         pc = s.get("pc")
-        if pc is None:
-            previous = None
-            continue
-        if previous is not None:
-            if previous["id"] != pc["id"]:
-                reconnects += 1
-            else:
-                for key in VIDEO_COUNTERS:
-                    video[key] += max(0.0, pc["v"][key] - previous["v"][key])
-                for key in AUDIO_COUNTERS:
-                    audio[key] += max(0.0, pc["a"][key] - previous["a"][key])
-                played = pc["a"]["totalSamplesReceived"] - previous["a"]["totalSamplesReceived"]
-                concealed = pc["a"]["concealedSamples"] - previous["a"]["concealedSamples"]
-                if played <= 0 or concealed >= MOSTLY_CONCEALED * played:
-                    gap += (s["t"] - previous_t) / 1000
-                    longest_gap = max(longest_gap, gap)
-                else:
-                    gap = 0.0
+        if pc is not None and last_id is not None and pc["id"] != last_id:
+            reconnects += 1
+        if pc is not None:
+            last_id = pc["id"]
+        heard = False
+        if pc is not None and previous is not None and previous["id"] == pc["id"]:
+            for key in VIDEO_COUNTERS:
+                video[key] += max(0.0, pc["v"][key] - previous["v"][key])
+            for key in AUDIO_COUNTERS:
+                audio[key] += max(0.0, pc["a"][key] - previous["a"][key])
+            played = pc["a"]["totalSamplesReceived"] - previous["a"]["totalSamplesReceived"]
+            concealed = pc["a"]["concealedSamples"] - previous["a"]["concealedSamples"]
+            heard = played > 0 and concealed < MOSTLY_CONCEALED * played
+        if previous_t is not None:
+            # no peer connection, a new one, or mostly concealed: nothing of the teacher heard
+            gap = 0.0 if heard else gap + (s["t"] - previous_t) / 1000
+            longest_gap = max(longest_gap, gap)
         previous = pc
         previous_t = s["t"]
     painted = sorted(p for p in paints if start <= p <= end)

@@ -91,9 +91,20 @@ def test_a_reconnection_is_counted_not_subtracted() -> None:
     samples += [reading(200, 0, 0, 0, pc=2), reading(300, 2, 4800, 0, pc=2)]
     result = summarise(samples, [], 0, 300)
     assert result["reconnects"] == 1 and result["dropped"] is True
+    assert result["longest_audio_gap_s"] == 0.1  # the reading with the new connection
     assert result["fps"] == pytest.approx(4 / 0.3, abs=0.01)
     assert result["longest_paint_gap_s"] == 0.3
     assert result["downlink_seen"] is None and result["audio_only_share"] is None
+
+
+def test_time_without_a_peer_connection_is_an_audio_gap() -> None:
+    samples = [reading(0, 100, 48_000, 0), reading(100, 102, 52_800, 0)]
+    samples += [{"t": t, "pc": None, "notices": [], "chip": "reconnecting"} for t in (200, 300)]
+    samples += [reading(400, 0, 0, 0, pc=2), reading(500, 2, 4800, 0, pc=2)]
+    result = summarise(samples, [], 0, 500)
+    assert result["reconnects"] == 1 and result["unhealthy_readings"] == 2
+    assert result["longest_audio_gap_s"] == 0.3
+    assert result["states_seen"] == ["connected", "no-pc", "page:connected", "page:reconnecting"]
 
 
 def test_the_table_has_a_row_per_condition() -> None:
