@@ -223,9 +223,14 @@ def format_table(report: dict[str, Any]) -> str:
             + ", ".join(f"{k} {v}" for k, v in (report.get("downlink_sources") or {}).items())
             + ")"
         )
-        held = sum(v for k, v in states.items() if k != "ok")
+        held = sum(v for k, v in states.items() if k not in ("ok", "unknown"))
         if held:
-            lines.append(f"WARNING: the server held back video from {held} student(s) on loopback")
+            lines.append(
+                f"WARNING: the server held back video from {held} student(s) on loopback"
+                " (weak or audio_only)"
+            )
+        if states.get("unknown"):
+            lines.append(f"(no downlink figures for {states['unknown']} student(s))")
     per_student = report.get("downlinks")
     if per_student:
         cells = [
