@@ -207,9 +207,7 @@ class _Subscriber:
         recorder = FeedbackRecorder(ext_id, random.getrandbits(32))
         self.twcc = recorder
         dtls = dtls_transport_of(self.pc)
-        on_rtp = recorder.on_rtp
-        now = time.perf_counter
-        tap_received_rtp(dtls, lambda data: on_rtp(data, now()))
+        tap_received_rtp(dtls, recorder.on_rtp)
 
         async def send_feedback() -> None:
             low, high = FEEDBACK_INTERVAL

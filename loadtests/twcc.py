@@ -27,6 +27,7 @@ Three parts, each as small as a browser's:
 from __future__ import annotations
 
 import re
+from time import perf_counter
 
 from media.extensions import TRANSPORT_CC_URI
 from media.rtp import TWCC_MAX_STATUS_COUNT, build_transport_feedback
@@ -194,9 +195,11 @@ class FeedbackRecorder:
             pos += 1 + length
         return None
 
-    def on_rtp(self, data: bytes, arrival: float) -> None:
+    def on_rtp(self, data: bytes, arrival: float | None = None) -> None:
         """Record one received RTP packet (unprotected bytes) that arrived at ``arrival``
-        (seconds, any monotonic clock)."""
+        (seconds, any monotonic clock; default ``time.perf_counter()`` now)."""
+        if arrival is None:
+            arrival = perf_counter()
         seq = self.sequence_number(data)
         if seq is None:
             return
