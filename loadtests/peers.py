@@ -11,9 +11,10 @@ time. No decoding, no depacketizing, no tasks, no logging.
 
 Like a browser, every subscriber accepts the transport-wide congestion control the server offers
 and sends transport-wide feedback (``loadtests.twcc``; ``RunContext.transport_cc``): its answer
-echoes the extension, the raw bytes of each received packet go to a ``FeedbackRecorder``
-(``media._aiortc.tap_received_rtp``: aiortc's parsed packet has lost the extension), and one task
-per connection sends the feedback every 50–100 ms (``media._aiortc.send_rtcp``).
+echoes the extension, each received SRTP datagram goes to a ``FeedbackRecorder`` as it comes off
+the socket (``media._aiortc.hook_datagrams``; the header is in clear, and aiortc's parsed packet
+would have lost the extension), and one task per connection sends the feedback every 50–100 ms
+(``media._aiortc.send_rtcp``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ from loadtests.signaling import Signaling, SignalingError
 from loadtests.stats import FrameAssembler, SendLog, SeqTracker, rtp_payload
 from loadtests.tracks import ClipAudioTrack, ClipVideoTrack
 from loadtests.twcc import FEEDBACK_INTERVAL, FeedbackRecorder, accept_transport_cc
-from media._aiortc import dtls_transport_of, send_rtcp, tap_received_rtp, tap_receiver_rtp
+from media._aiortc import (
+    DatagramHandler,
+    dtls_transport_of,
+    hook_datagrams,
+    send_rtcp,
+    tap_receiver_rtp,
+)
 
 __all__ = ["RunContext", "StreamCounter", "Student", "Teacher"]
 
@@ -202,12 +209,27 @@ class _Subscriber:
         self.answered.set()
 
     def _start_feedback(self, ext_id: int) -> None:
-        """Record every packet's transport-wide sequence number and send feedback. Runs before
-        the answer is sent, so DTLS (and media) cannot have started yet."""
+        """Record every packet's transport-wide sequence number and send feedback. Runs after
+        ``setLocalDescription`` (candidates gathered, sockets exist) and before the answer is
+        sent, so no media has arrived yet."""
         recorder = FeedbackRecorder(ext_id, random.getrandbits(32))
         self.twcc = recorder
         dtls = dtls_transport_of(self.pc)
-        tap_received_rtp(dtls, recorder.on_rtp)
+        on_rtp = recorder.on_rtp
+
+        def wrap(original: DatagramHandler) -> DatagramHandler:
+            # SRTP leaves the RTP header and its extensions in clear (RFC 3711 §3.1), so the
+            # number is read, and the arrival stamped, as the datagram comes off the socket —
+            # where a browser's network thread stamps it — ahead of aiortc's queue, DTLS task
+            # and SRTP check, whose delays belong to the load generator, not the link.
+            def handle(data: bytes, addr: tuple[str, int]) -> None:
+                if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    on_rtp(data)
+                original(data, addr)
+
+            return handle
+
+        hook_datagrams(dtls, wrap)
 
         async def send_feedback() -> None:
             low, high = FEEDBACK_INTERVAL

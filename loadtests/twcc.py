@@ -15,7 +15,8 @@ Three parts, each as small as a browser's:
   is added for each media codec (RFC 4585 §4.2).
 * ``FeedbackRecorder.on_rtp`` reads the 16-bit sequence number from the one-byte header
   extension (RFC 8285 §4.2) of each received packet's raw bytes — aiortc's ``RtpPacket`` drops
-  extensions it did not negotiate — and keeps its arrival time under the extended (unwrapped)
+  extensions it did not negotiate; SRTP leaves the header in clear (RFC 3711 §3.1), so the
+  protected datagram will do — and keeps its arrival time under the extended (unwrapped)
   number.
 * ``FeedbackRecorder.feedback`` builds one feedback packet (``media.rtp.build_transport_feedback``)
   covering every sequence number since the previous one, those not received as such. The

@@ -12,6 +12,7 @@ import re
 import pytest
 from aiortc import RTCRtpHeaderExtensionParameters, RTCRtpParameters, RTCSessionDescription
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from pylibsrtp import Policy, Session
 
 from loadtests.twcc import FeedbackRecorder, accept_transport_cc
 from media._aiortc import set_host_addresses
@@ -51,9 +52,10 @@ def packet(tseq: int | None, *, rtp_seq: int = 1, mid: str | None = "1", tcc_id:
     return p.serialize(_extension_map(tcc_id))
 
 
-def server_packet(tseq: int) -> bytes:
+def server_packet(tseq: int, rtp_seq: int = 1) -> bytes:
     """The form the SFU writes (media/transport.py): one word, id 5, no other extension."""
-    header = bytes([0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0xCA, 0xFE, 0xBE, 0xDE, 0, 1])
+    header = bytes([0x90, 96, rtp_seq >> 8, rtp_seq & 0xFF, 0, 0, 0, 1, 0, 0, 0xCA, 0xFE])
+    header += bytes([0xBE, 0xDE, 0, 1])
     return header + bytes([0x51, tseq >> 8, tseq & 0xFF, 0]) + b"payload"
 
 
@@ -234,3 +236,24 @@ async def test_answer_is_untouched_where_transport_cc_was_not_offered() -> None:
     assert "m=video 0 " in rejected
     edited, _ = accept_transport_cc(offer, rejected)
     assert answered_transport_cc(edited) == {mids[0]: 5}
+
+
+@pytest.mark.parametrize(
+    ("profile", "key_length"),
+    [
+        (Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
+        (Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),
+    ],
+)
+def test_sequence_number_read_from_the_protected_datagram(profile: int, key_length: int) -> None:
+    """Students read it as the SRTP datagram comes off the socket: the header stays in clear."""
+    key = bytes(range(key_length))
+    sender = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    receiver = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+    recorder = FeedbackRecorder(5, 1)
+    for i, tseq in enumerate((0xFFFF, 0, 0x1234)):
+        for plain in (packet(tseq, rtp_seq=2 * i + 10), server_packet(tseq, 2 * i + 11)):
+            protected = sender.protect(plain)
+            assert protected[12:] != plain[12:]  # the payload is encrypted …
+            assert recorder.sequence_number(protected) == tseq  # … the extension is not
+            assert receiver.unprotect(protected) == plain
