@@ -43,7 +43,7 @@ from loadtests.report import (
 )
 from loadtests.server import LocalServer, wait_healthy
 from loadtests.signaling import http_request, ws_url
-from loadtests.stats import parse_prometheus_counter, process_tree_cpu_seconds
+from loadtests.stats import parse_prometheus_counter, percentile, process_tree_cpu_seconds
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -137,6 +137,26 @@ async def _snapshot(
     )
 
 
+LOOP_TICK = 0.01
+"""Seconds the loop watcher sleeps between two readings."""
+
+
+async def _watch_loop(lags: list[float]) -> None:
+    """How late the load generator's event loop wakes a 10 ms sleep, all window long. Every
+    arrival the students stamp (and every latency they measure) is late by as much: a lag of
+    tens of milliseconds reads to the server's delay-based estimator as a queue building up
+    on the link, so it tells the generator's stalls from the server's."""
+    now = time.perf_counter
+    while True:
+        before = now()
+        await asyncio.sleep(LOOP_TICK)
+        lags.append(max(0.0, now() - before - LOOP_TICK))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
 async def _downlinks(teacher: Teacher, students: list[Student]) -> list[dict[str, Any]]:
     """Per student, the server's downlink figures at the end of the window (staff ``stats``,
     asked by the teacher one after another: a handful of milliseconds each on loopback)."""
@@ -199,7 +219,10 @@ async def _measure(
         feedback_at_start = sum(s.feedback_sent for s in students)
         ctx.measuring = True
         say(f"measuring {args.seconds:g} s")
+        lags: list[float] = []
+        watch = asyncio.create_task(_watch_loop(lags))
         await asyncio.sleep(args.seconds)
+        watch.cancel()
         ctx.measuring = False
         end = await _snapshot(base_url, server_pid, teacher, students)
         feedback_sent = sum(s.feedback_sent for s in students) - feedback_at_start
@@ -225,6 +248,8 @@ async def _measure(
                 "latency_ambiguous": ctx.send_log.ambiguous,
                 "clip_kbps": round(clip.video_kbps + clip.audio_kbps, 1),
                 "server_pid_measured": server_pid is not None,
+                "loadgen_loop_lag_ms_p99": _ms(percentile(lags, 99)),
+                "loadgen_loop_lag_ms_max": _ms(max(lags) if lags else None),
                 "transport_cc": ctx.transport_cc,
                 "transport_feedback_pps": round(feedback_sent / args.seconds, 1),
                 **downlink_summary(downlinks),

@@ -200,6 +200,8 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("latency_ms_p50", "added latency p50", "ms"),
     ("latency_ms_p99", "added latency p99", "ms"),
     ("loadgen_cpu_per_s", "load generator CPU", "CPU-s/s"),
+    ("loadgen_loop_lag_ms_p99", "load generator loop lag p99", "ms"),
+    ("loadgen_loop_lag_ms_max", "load generator loop lag, worst", "ms"),
     ("transport_feedback_pps", "transport-wide feedback sent", "pkt/s"),
     ("downlink_estimate_kbps_min", "server's downlink estimate, lowest", "kbit/s"),
     ("downlink_estimate_kbps_p50", "server's downlink estimate, median", "kbit/s"),

@@ -48,6 +48,8 @@ def _benchmark(tmp_path: Path, *extra: str) -> dict[str, Any]:
     assert report["loss_max"] is not None
     assert report["server_cpu_per_s"] is not None
     assert report["latency_samples"] > 0
+    assert report["loadgen_loop_lag_ms_p99"] is not None
+    assert report["loadgen_loop_lag_ms_max"] >= report["loadgen_loop_lag_ms_p99"]
     # loopback: the server holds nothing back, whatever its estimate comes from
     assert report["downlink_states"] == {"ok": 2, "weak": 0, "audio_only": 0}
     assert [d["student"] for d in report["downlinks"]] == [1, 2]
