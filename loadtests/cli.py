@@ -33,10 +33,17 @@ from typing import Any, TextIO
 
 from loadtests.clip import Clip, load_clip
 from loadtests.peers import RunContext, Student, Teacher
-from loadtests.report import Snapshot, StudentSnapshot, build_report, format_table, report_json
+from loadtests.report import (
+    Snapshot,
+    StudentSnapshot,
+    build_report,
+    downlink_summary,
+    format_table,
+    report_json,
+)
 from loadtests.server import LocalServer, wait_healthy
 from loadtests.signaling import http_request, ws_url
-from loadtests.stats import parse_prometheus_counter, process_tree_cpu_seconds
+from loadtests.stats import parse_prometheus_counter, percentile, process_tree_cpu_seconds
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -60,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--join-timeout", type=float, default=20, help="seconds for all students to see video"
     )
     parser.add_argument("--trickle", action="store_true", help="also send candidates as `ice`")
+    parser.add_argument(
+        "--no-transport-cc",
+        action="store_true",
+        help="students refuse transport-wide cc and send no feedback for it (REMB/RR only)",
+    )
     parser.add_argument("--cache-dir", type=Path, help="where the encoded clip is cached")
     parser.add_argument("--keep-server-dir", action="store_true", help="keep data dir and log")
     args = parser.parse_args(argv)
@@ -125,6 +137,39 @@ async def _snapshot(
     )
 
 
+LOOP_TICK = 0.01
+"""Seconds the loop watcher sleeps between two readings."""
+
+
+async def _watch_loop(lags: list[float]) -> None:
+    """How late the load generator's event loop wakes a 10 ms sleep, all window long. Every
+    arrival the students stamp (and every latency they measure) is late by as much: a lag of
+    tens of milliseconds reads to the server's delay-based estimator as a queue building up
+    on the link, so it tells the generator's stalls from the server's."""
+    now = time.perf_counter
+    while True:
+        before = now()
+        await asyncio.sleep(LOOP_TICK)
+        lags.append(max(0.0, now() - before - LOOP_TICK))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+async def _downlinks(teacher: Teacher, students: list[Student]) -> list[dict[str, Any]]:
+    """Per student, the server's downlink figures at the end of the window (staff ``stats``,
+    asked by the teacher one after another: a handful of milliseconds each on loopback)."""
+    result = []
+    for student in students:
+        if student.participant_id is None:
+            result.append({"student": student.index, "error": "not joined"})
+            continue
+        figures = await teacher.downlink(student.participant_id)
+        result.append({"student": student.index, **figures})
+    return result
+
+
 async def _create_lesson(base_url: str) -> tuple[str, str, str]:
     """``(code, password, teacher_token)`` of a fresh lesson."""
     password = secrets.token_urlsafe(12)
@@ -140,7 +185,12 @@ async def _create_lesson(base_url: str) -> tuple[str, str, str]:
 async def _measure(
     args: argparse.Namespace, base_url: str, server_pid: int | None, clip: Clip, say: _Progress
 ) -> dict[str, Any]:
-    ctx = RunContext(ws_url=ws_url(base_url), origin=args.origin or base_url, trickle=args.trickle)
+    ctx = RunContext(
+        ws_url=ws_url(base_url),
+        origin=args.origin or base_url,
+        trickle=args.trickle,
+        transport_cc=not args.no_transport_cc,
+    )
     code, password, token = await _create_lesson(base_url)
     say(f"lesson {code} created")
     teacher = Teacher(ctx, token, clip)
@@ -166,11 +216,17 @@ async def _measure(
         say(f"{sum(s.joined for s in students)} joined, {seeing} see video")
         await asyncio.sleep(args.warmup)
         start = await _snapshot(base_url, server_pid, teacher, students)
+        feedback_at_start = sum(s.feedback_sent for s in students)
         ctx.measuring = True
         say(f"measuring {args.seconds:g} s")
+        lags: list[float] = []
+        watch = asyncio.create_task(_watch_loop(lags))
         await asyncio.sleep(args.seconds)
+        watch.cancel()
         ctx.measuring = False
         end = await _snapshot(base_url, server_pid, teacher, students)
+        feedback_sent = sum(s.feedback_sent for s in students) - feedback_at_start
+        downlinks = await _downlinks(teacher, students)
         errors = [s.error for s in students if s.error]
         errors += ["no video"] * sum(s.first_frame_at is None and not s.error for s in students)
         for s in [teacher, *students]:
@@ -192,6 +248,11 @@ async def _measure(
                 "latency_ambiguous": ctx.send_log.ambiguous,
                 "clip_kbps": round(clip.video_kbps + clip.audio_kbps, 1),
                 "server_pid_measured": server_pid is not None,
+                "loadgen_loop_lag_ms_p99": _ms(percentile(lags, 99)),
+                "loadgen_loop_lag_ms_max": _ms(max(lags) if lags else None),
+                "transport_cc": ctx.transport_cc,
+                "transport_feedback_pps": round(feedback_sent / args.seconds, 1),
+                **downlink_summary(downlinks),
             },
         )
     finally:

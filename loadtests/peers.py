@@ -8,12 +8,20 @@ The per-packet work of a student is one synchronous callback per received RTP pa
 (``media._aiortc.tap_receiver_rtp``): count, extend the sequence number, check frame completeness
 until the first complete keyframe, and during the measured window look up the payload's send
 time. No decoding, no depacketizing, no tasks, no logging.
+
+Like a browser, every subscriber accepts the transport-wide congestion control the server offers
+and sends transport-wide feedback (``loadtests.twcc``; ``RunContext.transport_cc``): its answer
+echoes the extension, each received SRTP datagram goes to a ``FeedbackRecorder`` as it comes off
+the socket (``media._aiortc.hook_datagrams``; the header is in clear, and aiortc's parsed packet
+would have lost the extension), and one task per connection sends the feedback every 50–100 ms
+(``media._aiortc.send_rtcp``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -35,7 +43,14 @@ from loadtests.hooks import on_keyframe_request, tap_sent_rtp
 from loadtests.signaling import Signaling, SignalingError
 from loadtests.stats import FrameAssembler, SendLog, SeqTracker, rtp_payload
 from loadtests.tracks import ClipAudioTrack, ClipVideoTrack
-from media._aiortc import tap_receiver_rtp
+from loadtests.twcc import FEEDBACK_INTERVAL, FeedbackRecorder, accept_transport_cc
+from media._aiortc import (
+    DatagramHandler,
+    dtls_transport_of,
+    hook_datagrams,
+    send_rtcp,
+    tap_receiver_rtp,
+)
 
 __all__ = ["RunContext", "StreamCounter", "Student", "Teacher"]
 
@@ -52,6 +67,8 @@ class RunContext:
     measuring: bool = False
     latencies: array[float] = field(default_factory=lambda: array("d"))
     trickle: bool = False
+    transport_cc: bool = True
+    """Subscribers accept transport-wide cc and send its feedback (as browsers do)."""
 
     def add_latency(self, seconds: float) -> None:
         if len(self.latencies) < _MAX_LATENCY_SAMPLES:
@@ -137,6 +154,9 @@ class _Subscriber:
         self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._offer_task: asyncio.Task[None] | None = None
         self.answered = asyncio.Event()
+        self.twcc: FeedbackRecorder | None = None
+        self._feedback_task: asyncio.Task[None] | None = None
+        self.feedback_sent = 0
 
     def _on_event(self, event: str, data: dict[str, Any]) -> None:
         if event == "offer":
@@ -178,12 +198,53 @@ class _Subscriber:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         assert self.pc.localDescription is not None
-        await self.sig.request(
-            "answer", sdp=self.pc.localDescription.sdp, version=data.get("version")
-        )
+        answer_sdp = self.pc.localDescription.sdp
+        if self.ctx.transport_cc:
+            answer_sdp, ext_id = accept_transport_cc(sdp, answer_sdp)
+            if ext_id is not None and self.twcc is None:
+                self._start_feedback(ext_id)
+        await self.sig.request("answer", sdp=answer_sdp, version=data.get("version"))
         if self.ctx.trickle and not self.answered.is_set():
             await _trickle(self.sig, self.pc, "subscribe")
         self.answered.set()
+
+    def _start_feedback(self, ext_id: int) -> None:
+        """Record every packet's transport-wide sequence number and send feedback. Runs after
+        ``setLocalDescription`` (candidates gathered, sockets exist) and before the answer is
+        sent, so no media has arrived yet."""
+        recorder = FeedbackRecorder(ext_id, random.getrandbits(32))
+        self.twcc = recorder
+        dtls = dtls_transport_of(self.pc)
+        on_rtp = recorder.on_rtp
+
+        def wrap(original: DatagramHandler) -> DatagramHandler:
+            # SRTP leaves the RTP header and its extensions in clear (RFC 3711 §3.1), so the
+            # number is read, and the arrival stamped, as the datagram comes off the socket —
+            # where a browser's network thread stamps it — ahead of aiortc's queue, DTLS task
+            # and SRTP check, whose delays belong to the load generator, not the link.
+            def handle(data: bytes, addr: tuple[str, int]) -> None:
+                if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    on_rtp(data)
+                original(data, addr)
+
+            return handle
+
+        hook_datagrams(dtls, wrap)
+
+        async def send_feedback() -> None:
+            low, high = FEEDBACK_INTERVAL
+            while True:
+                await asyncio.sleep(random.uniform(low, high))
+                packet = recorder.feedback()
+                if packet is None:
+                    continue
+                try:
+                    await send_rtcp(dtls, packet)
+                except ConnectionError:
+                    continue  # not (or no longer) connected
+                self.feedback_sent += 1
+
+        self._feedback_task = asyncio.create_task(send_feedback())
 
     def _tap(self, transceiver: RTCRtpTransceiver, stream: StreamCounter) -> None:
         def count(packet: RtpPacket, _arrival_ms: int) -> None:
@@ -196,10 +257,11 @@ class _Subscriber:
         tap_receiver_rtp(transceiver.receiver, count)
 
     async def close(self) -> None:
-        if self._offer_task is not None:
-            self._offer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._offer_task
+        for task in (self._offer_task, self._feedback_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.sig is not None:
             with contextlib.suppress(SignalingError):
                 await self.sig.request("leave", within=3)
@@ -219,6 +281,7 @@ class Student(_Subscriber):
         self.first_keyframe_at: float | None = None
         self.error: str | None = None
         self.joined = False
+        self.participant_id: str | None = None
 
     @property
     def join_ms(self) -> float | None:
@@ -237,7 +300,12 @@ class Student(_Subscriber):
         self.opened_at = time.perf_counter()
         try:
             self.sig = await Signaling.open(self.ctx.ws_url, self.ctx.origin, self._on_event)
-            await self.sig.request("join", code=self.code, password=self.password, name=self.name)
+            joined = await self.sig.request(
+                "join", code=self.code, password=self.password, name=self.name
+            )
+            me = joined.get("participant")
+            if isinstance(me, dict) and isinstance(me.get("id"), str):
+                self.participant_id = me["id"]
             self.joined = True
             await self._subscribe()
         except SignalingError as exc:
@@ -356,6 +424,17 @@ class Teacher(_Subscriber):
             await _trickle(self.sig, pc, "publish")
         if not await _wait_connected(pc, within):
             raise RuntimeError(f"publish connection did not connect ({pc.connectionState})")
+
+    async def downlink(self, participant: str) -> dict[str, Any]:
+        """The server's view of a participant's downlink (staff ``stats``): ``estimate`` (bit/s),
+        ``source``, ``state`` (``ok``/``weak``/``audio_only``), ``rtt``, ``loss``; ``error``
+        instead when the request failed."""
+        assert self.sig is not None
+        try:
+            data = await self.sig.request("stats", participant=participant, within=5)
+        except SignalingError as exc:
+            return {"error": exc.code}
+        return {k: data.get(k) for k in ("estimate", "source", "state", "rtt", "loss")}
 
     async def subscribe(self) -> None:
         try:

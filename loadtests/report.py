@@ -10,7 +10,18 @@ from typing import Any
 
 from loadtests.stats import loss_fraction, mean, percentile
 
-__all__ = ["Snapshot", "StudentSnapshot", "build_report", "format_table", "report_json"]
+__all__ = [
+    "DOWNLINK_STATES",
+    "Snapshot",
+    "StudentSnapshot",
+    "build_report",
+    "downlink_summary",
+    "format_table",
+    "report_json",
+]
+
+DOWNLINK_STATES = ("ok", "weak", "audio_only")
+"""What the server may decide a subscriber's downlink carries (docs/protocol.md, ``link``)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,47 @@ def build_report(
     return report
 
 
+def downlink_summary(downlinks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The report's keys for the server's downlink estimates at the end of the window.
+
+    ``downlinks`` holds one entry per student: ``student`` (its number) and what the staff
+    ``stats`` request answered (``estimate`` in bit/s, ``source``, ``state``, …) or ``error``.
+    On loopback every student should be ``ok``: anything else means the server held back
+    video it had the bandwidth for, which the table then says in so many words.
+    """
+    states: Counter[str] = Counter({state: 0 for state in DOWNLINK_STATES})
+    sources: Counter[str] = Counter()
+    estimates: list[float] = []
+    per_student = []
+    for d in downlinks:
+        estimate = d.get("estimate")
+        kbps = round(estimate / 1000, 1) if isinstance(estimate, int | float) else None
+        if kbps is not None:
+            estimates.append(kbps)
+        if "error" in d:
+            states["unknown"] += 1
+        else:
+            states[str(d.get("state"))] += 1
+            sources[str(d.get("source"))] += 1
+        per_student.append(
+            {
+                "student": d.get("student"),
+                "estimate_kbps": kbps,
+                "source": d.get("source"),
+                "state": d.get("state"),
+                **({"error": d["error"]} if "error" in d else {}),
+            }
+        )
+    return {
+        "downlink_states": dict(states),
+        "downlink_sources": dict(sources),
+        "downlink_estimate_kbps_min": min(estimates) if estimates else None,
+        "downlink_estimate_kbps_p50": _round(percentile(estimates, 50), 1),
+        "downlink_estimate_kbps_max": max(estimates) if estimates else None,
+        "downlinks": per_student,
+    }
+
+
 def report_json(report: dict[str, Any]) -> str:
     """One line, stable key order (the last line of the output)."""
     return json.dumps(report, ensure_ascii=False, separators=(", ", ": "))
@@ -148,6 +200,12 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("latency_ms_p50", "added latency p50", "ms"),
     ("latency_ms_p99", "added latency p99", "ms"),
     ("loadgen_cpu_per_s", "load generator CPU", "CPU-s/s"),
+    ("loadgen_loop_lag_ms_p99", "load generator loop lag p99", "ms"),
+    ("loadgen_loop_lag_ms_max", "load generator loop lag, worst", "ms"),
+    ("transport_feedback_pps", "transport-wide feedback sent", "pkt/s"),
+    ("downlink_estimate_kbps_min", "server's downlink estimate, lowest", "kbit/s"),
+    ("downlink_estimate_kbps_p50", "server's downlink estimate, median", "kbit/s"),
+    ("downlink_estimate_kbps_max", "server's downlink estimate, highest", "kbit/s"),
 )
 
 
@@ -158,6 +216,33 @@ def format_table(report: dict[str, Any]) -> str:
         value = report.get(key)
         shown = "—" if value is None else str(value)
         lines.append(f"{label:<{width}}  {shown:>12} {unit}".rstrip())
+    states = report.get("downlink_states")
+    if states:
+        lines.append(
+            "downlinks at the end: "
+            + ", ".join(f"{k} {v}" for k, v in states.items())
+            + " (sources: "
+            + ", ".join(f"{k} {v}" for k, v in (report.get("downlink_sources") or {}).items())
+            + ")"
+        )
+        held = sum(v for k, v in states.items() if k not in ("ok", "unknown"))
+        if held:
+            lines.append(
+                f"WARNING: the server held back video from {held} student(s) on loopback"
+                " (weak or audio_only)"
+            )
+        if states.get("unknown"):
+            lines.append(f"(no downlink figures for {states['unknown']} student(s))")
+    per_student = report.get("downlinks")
+    if per_student:
+        cells = [
+            f"{d.get('student')}: {'—' if d.get('estimate_kbps') is None else d['estimate_kbps']}"
+            f" {d.get('state') or d.get('error') or '?'}"
+            for d in per_student
+        ]
+        lines.append("estimate per student (kbit/s, state):")
+        for i in range(0, len(cells), 6):
+            lines.append("  " + "   ".join(cells[i : i + 6]))
     if report.get("forwarded_source") == "students":
         lines.append("(forwarded packets counted at the students: the server has no metric)")
     if report.get("errors"):

@@ -18,7 +18,29 @@ from pathlib import Path
 
 from loadtests.signaling import http_request
 
-__all__ = ["LocalServer", "ServerError", "free_port", "serve_command", "wait_healthy"]
+__all__ = [
+    "LocalServer",
+    "ServerError",
+    "free_port",
+    "serve_command",
+    "server_env",
+    "wait_healthy",
+]
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+"""The source tree this load generator runs from; the server it starts runs the same code."""
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: this one, with the load generator's own checkout first on
+    ``PYTHONPATH``. The server runs in a temporary directory, where an installed (e.g.
+    editable) lophoc would otherwise be imported — another tree than the one benchmarked."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(CHECKOUT) if not path else str(CHECKOUT) + os.pathsep + path,
+    }
 
 
 class ServerError(RuntimeError):
@@ -125,7 +147,7 @@ class LocalServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=server_env(),
                 # its own process group: a Ctrl-C of the load generator reaches it through stop()
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),

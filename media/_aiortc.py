@@ -44,7 +44,10 @@ The facts relied on (aiortc 1.16.0, aioice 0.13.0):
   negotiate (``tap_received_rtp``: test peers that receive RED, which aiortc never negotiates).
 * ``RTCDtlsTransport._send_rtp(data)`` is the coroutine every outgoing RTP and RTCP packet of a
   peer connection passes through, serialized and not yet protected (``rewrite_sent_rtp``: test
-  peers that play a browser's part, e.g. sending RED as Chromium does).
+  peers that play a browser's part, e.g. sending RED as Chromium does). It protects RTCP
+  (``protect_rtcp``) and RTP alike, so awaiting it with an RTCP packet is how a test peer sends
+  RTCP aiortc does not produce itself (``send_rtcp``: load-test students' transport-wide
+  feedback); it raises ``ConnectionError`` until DTLS is connected.
 
 **Codecs aiortc does not know (RED, RFC 2198).** aiortc negotiates only the codecs of its
 module-level ``aiortc.codecs.CODECS``, shared by every peer connection of the process; adding
@@ -98,6 +101,7 @@ __all__ = [
     "rewrite_sent_rtp",
     "rx_srtp",
     "selected_pair",
+    "send_rtcp",
     "sender_ssrc",
     "set_host_addresses",
     "set_sender_msid",
@@ -445,6 +449,13 @@ def rewrite_sent_rtp(dtls: RTCDtlsTransport, rewrite: Callable[[bytes], bytes | 
             await original(out)
 
     dtls._send_rtp = send_rtp  # type: ignore[method-assign]
+
+
+async def send_rtcp(dtls: RTCDtlsTransport, packet: bytes) -> None:
+    """Protect and send one (compound) RTCP packet on the connection of ``dtls``, beside
+    aiortc's own RTCP. Raises ``ConnectionError`` while DTLS is not connected. For test peers
+    that send feedback aiortc does not know (transport-wide cc)."""
+    await dtls._send_rtp(packet)
 
 
 def tap_received_rtp(dtls: RTCDtlsTransport, callback: Callable[[bytes], None]) -> None:

@@ -12,6 +12,7 @@ from importlib.metadata import version
 
 import aioice.ice
 import aioice.stun
+import pytest
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import HEADER_EXTENSIONS
 
@@ -247,3 +248,68 @@ def test_dtls_transport_hands_unprotected_rtp_to_handle_rtp_data_before_routing(
     assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in loop
     handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "self._rtp_router.route_rtp(packet)" in handle
+
+
+def test_rtp_packet_keeps_only_negotiated_extensions() -> None:
+    """Why load-test students read transport-wide sequence numbers from the raw bytes: aiortc
+    never negotiates the extension, and its parser keeps only what was negotiated."""
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    from media.extensions import TRANSPORT_CC_URI
+
+    offered = [e.uri for kind in ("audio", "video") for e in HEADER_EXTENSIONS[kind]]
+    assert TRANSPORT_CC_URI not in offered
+
+    # one-byte form: id 5, two bytes (0x1234), one byte of padding
+    raw = bytes([0x90, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xBE, 0xDE, 0, 1, 0x51, 0x12, 0x34, 0])
+    packet = RtpPacket.parse(raw + b"payload", HeaderExtensionsMap())
+    assert packet.payload == b"payload"
+    assert packet.extensions.transport_sequence_number is None
+
+
+async def test_send_rtcp_delivers_feedback_aiortc_does_not_know() -> None:
+    from aiortc import RTCSessionDescription
+
+    from media.rtp import build_transport_feedback, parse_rtcp
+
+    _aiortc.set_host_addresses(["127.0.0.1"])
+    offerer, answerer = loopback_pc(), loopback_pc()
+    try:
+        offerer.addTransceiver("video", direction="sendonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        assert offerer.localDescription is not None
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        sending = _aiortc.dtls_transport_of(answerer)
+        feedback = build_transport_feedback(7, 8, 65534, 3, [1.0, None, 1.01])
+        with pytest.raises(ConnectionError):  # DTLS cannot be up: the offerer has no answer
+            await _aiortc.send_rtcp(sending, feedback)
+        receiving = _aiortc.dtls_transport_of(offerer)
+        got: list[bytes] = []
+        original = receiving._handle_rtcp_data
+
+        async def handle(data: bytes) -> None:
+            got.append(data)
+            await original(data)
+
+        receiving._handle_rtcp_data = handle  # type: ignore[method-assign]
+        assert answerer.localDescription is not None
+        await offerer.setRemoteDescription(
+            RTCSessionDescription(answerer.localDescription.sdp, "answer")
+        )
+        for _ in range(200):
+            if answerer.connectionState == "connected":
+                break
+            await asyncio.sleep(0.05)
+        assert answerer.connectionState == "connected"
+        await _aiortc.send_rtcp(sending, feedback)
+        for _ in range(100):
+            if feedback in got:
+                break
+            await asyncio.sleep(0.02)
+        assert feedback in got  # unprotected on the far side, byte for byte
+        (parsed,) = [fb for fb in parse_rtcp(feedback) if fb.kind == "twcc"]
+        assert parsed.twcc is not None and parsed.twcc.base_seq == 65534
+    finally:
+        await offerer.close()
+        await answerer.close()

@@ -10,6 +10,7 @@ from loadtests.report import (
     Snapshot,
     StudentSnapshot,
     build_report,
+    downlink_summary,
     format_table,
     report_json,
 )
@@ -137,3 +138,34 @@ def test_json_is_one_line_and_table_mentions_everything() -> None:
     table = format_table(r)
     assert "server CPU per forwarded packet" in table
     assert "bad_password ×1" in table
+
+
+def test_downlinks_counted_by_state_and_held_back_video_is_called_out() -> None:
+    downlinks = [
+        {"student": 1, "estimate": 2_500_000, "source": "twcc", "state": "ok"},
+        {"student": 2, "estimate": 400_000, "source": "twcc", "state": "weak"},
+        {"student": 3, "estimate": 90_000, "source": "loss", "state": "audio_only"},
+        {"student": 4, "error": "not_found"},
+    ]
+    summary = downlink_summary(downlinks)
+    assert summary["downlink_states"] == {"ok": 1, "weak": 1, "audio_only": 1, "unknown": 1}
+    assert summary["downlink_sources"] == {"twcc": 2, "loss": 1}
+    assert summary["downlink_estimate_kbps_min"] == 90.0
+    assert summary["downlink_estimate_kbps_p50"] == 400.0
+    assert summary["downlink_estimate_kbps_max"] == 2500.0
+    assert summary["downlinks"][0] == {
+        "student": 1,
+        "estimate_kbps": 2500.0,
+        "source": "twcc",
+        "state": "ok",
+    }
+    assert summary["downlinks"][3]["error"] == "not_found"
+    table = format_table({**make(), **summary})
+    assert "downlinks at the end: ok 1, weak 1, audio_only 1, unknown 1" in table
+    assert "held back video from 2 student(s)" in table
+    assert "no downlink figures for 1 student(s)" in table
+    assert "2: 400.0 weak" in table and "4: — not_found" in table
+
+    fine = downlink_summary([{"student": 1, "estimate": 3e6, "source": "twcc", "state": "ok"}])
+    assert fine["downlink_states"] == {"ok": 1, "weak": 0, "audio_only": 0}
+    assert "held back" not in format_table({**make(), **fine})
