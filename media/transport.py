@@ -18,6 +18,14 @@ transport's SRTP session and written straight to the selected pair's socket. aio
 RTCP loops on the subscribe side are silenced (``mute_sender``); the SFU sends its own sender
 reports, and on the publish side its own receiver reports, NACKs and keyframe requests.
 
+**Retransmission (RFC 4588).** Video is negotiated with ``rtx`` both ways. Toward a
+subscriber that keeps it, NACKed packets are resent on the consumer's RTX stream (its own SSRC
+from aiortc's ``a=ssrc-group:FID``) through the same paced path, and probes pad there;
+receiver-report blocks about an RTX stream are not read as the downlink's loss, and sender
+reports are sent for the media SSRCs only. From a publisher, packets on the RTX SSRC its offer
+paired with its media SSRC are unwrapped and taken as late originals (``Producer.receive_rtx``);
+the SFU's NACKs and receiver reports keep naming the media SSRC (RFC 4588 §6.3).
+
 **Who may talk to us.** Datagrams are checked against the ICE settings: STUN only from the
 accepted networks, DTLS and SRTP only from the selected pair's address once ICE has chosen one
 (SECURITY.md item 14), and the selected pair itself must lie in the accepted networks.
@@ -393,8 +401,9 @@ class Transport:
 def _choose_codec(kind: str, media: Any) -> list[Any]:
     """The server's codec preference for a publisher's m-line: Opus for audio; VP8 for video,
     else H.264 (packetization-mode 1) — what Chrome, Safari on iPhone and Android send. Video
-    takes RTX (RFC 4588) too: aiortc answers the offered ``rtx`` whose ``apt`` is the chosen
-    codec, and a publisher that offered none is answered without it (it then retransmits the
+    takes RTX (RFC 4588) too when the offer names its RTX SSRC (``a=ssrc-group:FID``): aiortc
+    answers the offered ``rtx`` whose ``apt`` is the chosen codec. A publisher that offered no
+    ``rtx``, or no SSRC to find its packets by, is answered without it (it then retransmits the
     original packets on its main SSRC)."""
     offered = {c.mimeType.lower() for c in media.rtp.codecs}
     capabilities = RTCRtpSender.getCapabilities(kind).codecs
@@ -402,7 +411,9 @@ def _choose_codec(kind: str, media: Any) -> list[Any]:
     for mime in wanted:
         if mime in offered:
             chosen = [c for c in capabilities if c.mimeType.lower() == mime]
-            return chosen + _aiortc.rtx_capabilities() if kind == "video" else chosen
+            if kind == "video" and _rtx_ssrc(media) is not None:
+                return chosen + _aiortc.rtx_capabilities()
+            return chosen
     raise MediaError(
         "unsupported_codec",
         "This device offers no codec the server can forward (Opus, VP8 or H.264).",
