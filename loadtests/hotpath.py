@@ -67,7 +67,9 @@ STREAM_BITRATE = 800_000
 """The video stream whose packet times the benchmark replays, bits per second."""
 
 
-def run(consumers: int, packets: int, profile: bool, transport_cc: bool = True) -> float:
+def run(
+    consumers: int, packets: int, profile: bool, transport_cc: bool = True, rtx: bool = False
+) -> float:
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
     sink.setblocking(False)
@@ -91,6 +93,8 @@ def run(consumers: int, packets: int, profile: bool, transport_cc: bool = True) 
             payload_type=96,
             abs_send_time=not transport_cc,
             transport_cc=transport_cc,
+            rtx_ssrc=5000 + i if rtx else None,
+            rtx_payload_type=97 if rtx else None,
         )
         producer.add_consumer(c)
     payload = b"\x10\x00\x9d\x01\x2a" + os.urandom(1100)
@@ -135,16 +139,19 @@ def main() -> None:
         action="store_true",
         help="subscribers without transport-wide feedback (abs-send-time for REMB)",
     )
+    parser.add_argument(
+        "--rtx", action="store_true", help="subscribers that negotiated RTX (RFC 4588)"
+    )
     args = parser.parse_args()
     transport_cc = not args.abs_send_time
-    us = run(args.consumers, args.packets, False, transport_cc)
+    us = run(args.consumers, args.packets, False, transport_cc, args.rtx)
     print(
         f"{us:.2f} CPU µs per forwarded packet ({args.consumers} consumers, "
-        f"{args.packets} packets, {'transport-wide-cc' if transport_cc else 'abs-send-time'}; "
-        "includes draining the receiving socket)"
+        f"{args.packets} packets, {'transport-wide-cc' if transport_cc else 'abs-send-time'}"
+        f"{', RTX' if args.rtx else ''}; includes draining the receiving socket)"
     )
     if args.profile:
-        run(args.consumers, args.packets, True, transport_cc)
+        run(args.consumers, args.packets, True, transport_cc, args.rtx)
 
 
 if __name__ == "__main__":

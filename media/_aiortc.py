@@ -23,6 +23,12 @@ The facts relied on (aiortc 1.16.0, aioice 0.13.0):
   instance attributes shadow them. ``stop()`` waits for the name-mangled ``__rtp_started``,
   ``__rtp_exited``, ``__rtcp_started`` and ``__rtcp_exited`` events.
 * ``RTCRtpSender._stream_id`` and ``_track_id`` become the ``a=msid`` of its m-line.
+* RTX (RFC 4588): an ``rtx`` capability among a transceiver's codec preferences makes aiortc
+  offer (and answer, when offered) the ``rtx`` codec whose ``apt`` is each preferred codec's
+  payload type; with ``rtx`` in a sender's m-line, aiortc writes its ``a=ssrc`` lines and
+  ``a=ssrc-group:FID <_ssrc> <_rtx_ssrc>``, so ``RTCRtpSender._rtx_ssrc`` is the RTX SSRC the
+  subscriber learns (``sender_rtx_ssrc``). Negotiated ``rtx`` stays in ``_codecs`` with an
+  integer ``apt`` parameter.
 * ``RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)`` is where aiortc hands a parsed
   RTP packet to its depacketizer (used only by load-test peers, which count without decoding).
 * Consent freshness (RFC 7675): ``Connection.connect()`` starts ``self.query_consent()`` as a
@@ -99,9 +105,12 @@ __all__ = [
     "opus_type_of",
     "red_type_of",
     "rewrite_sent_rtp",
+    "rtx_capabilities",
+    "rtx_payload_type",
     "rx_srtp",
     "selected_pair",
     "send_rtcp",
+    "sender_rtx_ssrc",
     "sender_ssrc",
     "set_host_addresses",
     "set_sender_msid",
@@ -265,6 +274,30 @@ def negotiated_header_extensions(transceiver: Any) -> list[Any]:
 def sender_ssrc(sender: RTCRtpSender) -> int:
     """The SSRC aiortc chose for a sender and announced in its m-line's ``a=ssrc``."""
     return int(sender._ssrc)
+
+
+def sender_rtx_ssrc(sender: RTCRtpSender) -> int:
+    """The RTX SSRC aiortc chose for a sender, announced (when ``rtx`` is negotiated) as the
+    second SSRC of its m-line's ``a=ssrc-group:FID``."""
+    return int(sender._rtx_ssrc)
+
+
+def rtx_capabilities() -> list[Any]:
+    """aiortc's ``video/rtx`` codec capability: add it to codec preferences to negotiate RTX
+    for the preferred video codecs."""
+    return [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name.lower() == "rtx"]
+
+
+def rtx_payload_type(codecs: list[Any]) -> int | None:
+    """The payload type of the negotiated ``rtx`` whose ``apt`` is the first (in-use) codec's,
+    among a transceiver's ``negotiated_codecs``; ``None`` when RTX was not negotiated."""
+    if not codecs:
+        return None
+    main = codecs[0].payloadType
+    for codec in codecs[1:]:
+        if codec.name.lower() == "rtx" and codec.parameters.get("apt") == main:
+            return int(codec.payloadType)
+    return None
 
 
 # -- consent freshness (RFC 7675) ------------------------------------------------------------

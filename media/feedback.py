@@ -134,6 +134,14 @@ class ReceiveStats:
         self._transit = transit
         return missing
 
+    def jitter_state(self) -> tuple[float | None, float]:
+        """What the jitter estimate depends on, to put back after a packet that must not count
+        for it (``restore_jitter``): a retransmission arrives a NACK round trip late."""
+        return self._transit, self.jitter
+
+    def restore_jitter(self, state: tuple[float | None, float]) -> None:
+        self._transit, self.jitter = state
+
     @property
     def extended_max(self) -> int:
         return self.cycles + self.max_seq

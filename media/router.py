@@ -27,6 +27,13 @@ switching middlebox owes its receivers):
   (``SubscribeTransport.send_media``): the transport-wide sequence number its downlink estimate
   is built on, or, for a browser without transport-wide feedback, abs-send-time for REMB.
 
+* Retransmission (RFC 4588, ``media/rtx.py``): a subscriber that kept ``rtx`` in its answer
+  gets each NACKed packet on the consumer's RTX stream (``RtxStream``: own SSRC, payload type
+  and contiguous sequence numbers; the payload is the sequence number the subscriber knows,
+  then the original payload), so its statistics and feedback can tell repairs from media; one
+  without RTX gets the packet again on the media SSRC. A publisher's RTX packets are unwrapped
+  and taken as the original arriving late (``Producer.receive_rtx``).
+
 The consumer hands each rewritten packet to its transport, which forwards audio at once and
 paces video (``media.pacer``); whether a video consumer forwards at all is the subscriber's view,
 its data saver and its downlink's allocation (``media.allocation``) together.
@@ -42,6 +49,8 @@ from typing import TYPE_CHECKING
 from .feedback import Budget, KeyframeThrottle, NackTracker, ReceiveStats
 from .red import RedSink, RedSource
 from .rtp import HEADER, keyframe_detector, seq_diff
+from .rtx import payload as rtx_payload
+from .rtx import unwrap as unwrap_rtx
 
 if TYPE_CHECKING:
     from .transport import PublishTransport, SubscribeTransport
@@ -56,6 +65,9 @@ WIRE_OVERHEAD = 12 + 8 + 10 + 28
 UDP and IPv4 headers. A subscriber's downlink carries all of it."""
 RATE_WINDOW = 1.0
 """Seconds a producer's bitrate is smoothed over."""
+DUPLICATE_WINDOW = 10.0
+"""Seconds within which a retransmission of a packet the history holds is a duplicate (the
+sequence number space of a 1000-packet-a-second stream wraps in 65 s)."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +92,14 @@ class Counters:
         "allocation_resumes",
         "dropped_malformed",
         "dropped_malformed_red",
+        "dropped_malformed_rtx",
         "dropped_unknown_ssrc",
         "dropped_unprotect",
         "dropped_unvalidated",
         "forwarded_bytes",
         "forwarded_packets",
         "keyframe_requests",
+        "nacks_for_rtx",
         "nacks_received",
         "paced_dropped",
         "padding_packets",
@@ -94,11 +108,15 @@ class Counters:
         "refused_destinations",
         "retransmissions_refused",
         "retransmitted_packets",
+        "rtx_duplicates",
+        "rtx_padding_dropped",
+        "rtx_received",
         "transport_feedback",
     )
 
     dropped_malformed: int
     dropped_malformed_red: int
+    dropped_malformed_rtx: int
     dropped_unknown_ssrc: int
     dropped_unprotect: int
     dropped_unvalidated: int
@@ -107,6 +125,7 @@ class Counters:
     allocation_holds: int
     allocation_resumes: int
     keyframe_requests: int
+    nacks_for_rtx: int
     nacks_received: int
     paced_dropped: int
     padding_packets: int
@@ -115,6 +134,9 @@ class Counters:
     refused_destinations: int
     retransmissions_refused: int
     retransmitted_packets: int
+    rtx_duplicates: int
+    rtx_padding_dropped: int
+    rtx_received: int
     transport_feedback: int
 
     def __init__(self) -> None:
@@ -143,6 +165,8 @@ class Producer:
         keyframe_interval: float = 1.0,
         mid: str | None = None,
         red: RedSource | None = None,
+        rtx_ssrc: int | None = None,
+        rtx_payload_type: int | None = None,
     ) -> None:
         self.id = producer_id
         self.mid = mid  # the publisher's media section
@@ -151,6 +175,11 @@ class Producer:
         self.codec = codec  # for a RED publisher: the Opus its RED blocks carry
         self.red = red  # set when the publisher sends RED (RFC 2198) wrapping ``codec``
         self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc if rtx_payload_type is not None else None
+        """The publisher's RTX stream (RFC 4588) for this one, when negotiated and announced."""
+        self.rtx_payload_type = rtx_payload_type
+        self.rtx_packets = 0  # retransmissions received on the RTX stream, unwrapped
+        self.rtx_padding = 0  # padding-only RTX packets (the publisher's probes), dropped
         self.transport = transport
         self.consumers: list[Consumer] = []
         self.paused = False
@@ -226,6 +255,39 @@ class Producer:
             # a browser neither sends a keyframe by itself nor asks for one before it has one.
             self.request_keyframe(now)
 
+    def receive_rtx(self, data: bytes, now: float) -> None:
+        """One unprotected packet of this producer's RTX stream (RFC 4588; ``media.rtx``).
+
+        A retransmission is unwrapped and then taken exactly as the original arriving late
+        (``receive``): counted as received, no longer NACKed, kept in the history and forwarded
+        to every consumer, each of which had a gap there — but not fed to the jitter estimate,
+        which it would only inflate by a NACK round trip (libwebrtc leaves recovered packets
+        out of it too). A packet already received (the original came after all, or the
+        publisher pads with old packets, as libwebrtc does when probing) is dropped, and so is
+        a padding-only packet: nothing is forwarded that subscribers already have or never
+        needed."""
+        if data[1] & 0x7F != self.rtx_payload_type:
+            COUNTERS.dropped_malformed_rtx += 1
+            return
+        original = unwrap_rtx(data, self.codec.payload_type, self.ssrc)
+        if original is None:
+            COUNTERS.dropped_malformed_rtx += 1
+            return
+        if not original:  # padding only
+            self.rtx_padding += 1
+            COUNTERS.rtx_padding_dropped += 1
+            return
+        seq = (original[2] << 8) | original[3]
+        entry = self.history[seq & HISTORY_MASK]
+        if entry is not None and entry[0] == seq and now - entry[1] < DUPLICATE_WINDOW:
+            COUNTERS.rtx_duplicates += 1
+            return
+        self.rtx_packets += 1
+        COUNTERS.rtx_received += 1
+        jitter = self.stats.jitter_state()
+        self.receive(original, now)
+        self.stats.restore_jitter(jitter)
+
     def measure(self, now: float) -> float:
         """Update ``bitrate`` from what arrived since the last call (an average smoothed over
         about ``RATE_WINDOW`` seconds, so one keyframe does not look like a new rate)."""
@@ -291,6 +353,7 @@ class Consumer:
         "producer",
         "red",
         "retransmit_budget",
+        "rtx",
         "seq_epoch_start",
         "seq_offset",
         "ssrc",
@@ -312,6 +375,8 @@ class Consumer:
         transport_cc: bool = False,
         retransmit_rate: float = 100.0,
         red: RedSink | None = None,
+        rtx_ssrc: int | None = None,
+        rtx_payload_type: int | None = None,
     ) -> None:
         self.id = consumer_id
         self.producer = producer
@@ -339,6 +404,13 @@ class Consumer:
         self.octets = 0
         self.last_fraction_lost = 0
         self.retransmit_budget = Budget(rate=retransmit_rate, burst=retransmit_rate)
+        self.rtx = (
+            RtxStream(self, rtx_ssrc, rtx_payload_type)
+            if rtx_ssrc is not None and rtx_payload_type is not None and not self.audio
+            else None
+        )
+        """The subscriber's RTX stream (RFC 4588), when its answer kept ``rtx``: where
+        retransmissions and probe padding go."""
 
     def start_at(self, seq: int) -> None:
         """Begin (or resume) forwarding at the producer's packet ``seq``: keep our numbering
@@ -392,17 +464,35 @@ class Consumer:
                 offset += 4 + (((data[offset + 2] << 8) | data[offset + 3]) << 2)
             _, b1, _, ts, _ = HEADER.unpack_from(data)
             COUNTERS.retransmitted_packets += 1
-            # Not send(): a retransmission keeps its number and never moves next_seq.
-            self.transport.send_media(
-                self,
+            out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
+            rtx = self.rtx
+            if rtx is None:
+                # Not send(): a retransmission keeps its number and never moves next_seq.
+                self.transport.send_media(
+                    self,
+                    b0 & 0x20,
+                    (b1 & 0x80) | self.payload_type,
+                    out_seq,
+                    out_ts,
+                    data[offset:],
+                    now,
+                    retransmission=True,
+                )
+                continue
+            # RFC 4588 §4: the RTX stream's own next number; OSN + the original payload (its
+            # padding, if any, stays at the end, where the P bit says it is).
+            rtx_seq = rtx.next_seq
+            if self.transport.send_media(
+                rtx,
                 b0 & 0x20,
-                (b1 & 0x80) | self.payload_type,
-                out_seq,
-                (ts + self.ts_offset) & 0xFFFFFFFF,
-                data[offset:],
+                (b1 & 0x80) | rtx.payload_type,
+                rtx_seq,
+                out_ts,
+                rtx_payload(out_seq, data[offset:]),
                 now,
                 retransmission=True,
-            )
+            ):
+                rtx.next_seq = (rtx_seq + 1) & 0xFFFF  # contiguous: only what goes out counts
 
     def pause(self) -> None:
         self.paused = True
@@ -425,3 +515,39 @@ class Consumer:
         self.paused = True
         self.producer.remove_consumer(self)
         self.transport.forget_consumer(self)
+
+
+class RtxStream:
+    """A consumer's RTX stream (RFC 4588): its own SSRC, payload type and sequence numbers.
+
+    It stands in for its consumer on the subscriber's send path (``SubscribeTransport.send_media``
+    and ``_emit`` read the same attributes of either), so a retransmission is paced, numbered
+    in the transport-wide sequence and counted like any packet, and the consumer's own counters
+    (its sender reports) stay those of the media stream."""
+
+    __slots__ = (
+        "abs_send_time",
+        "audio",
+        "consumer",
+        "next_seq",
+        "octets",
+        "packets",
+        "payload_type",
+        "ssrc",
+        "transport_cc",
+    )
+
+    def __init__(self, consumer: Consumer, ssrc: int, payload_type: int) -> None:
+        self.consumer = consumer
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.audio = False
+        self.transport_cc = consumer.transport_cc
+        self.abs_send_time = consumer.abs_send_time
+        self.next_seq = secrets.randbelow(0x8000)
+        self.packets = 0
+        self.octets = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.consumer.closed

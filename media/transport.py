@@ -18,6 +18,14 @@ transport's SRTP session and written straight to the selected pair's socket. aio
 RTCP loops on the subscribe side are silenced (``mute_sender``); the SFU sends its own sender
 reports, and on the publish side its own receiver reports, NACKs and keyframe requests.
 
+**Retransmission (RFC 4588).** Video is negotiated with ``rtx`` both ways. Toward a
+subscriber that keeps it, NACKed packets are resent on the consumer's RTX stream (its own SSRC
+from aiortc's ``a=ssrc-group:FID``) through the same paced path, and probes pad there;
+receiver-report blocks about an RTX stream are not read as the downlink's loss, and sender
+reports are sent for the media SSRCs only. From a publisher, packets on the RTX SSRC its offer
+paired with its media SSRC are unwrapped and taken as late originals (``Producer.receive_rtx``);
+the SFU's NACKs and receiver reports keep naming the media SSRC (RFC 4588 §6.3).
+
 **Who may talk to us.** Datagrams are checked against the ICE settings: STUN only from the
 accepted networks, DTLS and SRTP only from the selected pair's address once ICE has chosen one
 (SECURITY.md item 14), and the selected pair itself must lie in the accepted networks.
@@ -48,7 +56,7 @@ from .feedback import reflected_fraction_lost
 from .ice import IceSettings
 from .pacer import Pacer
 from .red import RedSink, RedSource
-from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer
+from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream
 from .rtp import (
     HEADER,
     ReportBlock,
@@ -392,14 +400,20 @@ class Transport:
 
 def _choose_codec(kind: str, media: Any) -> list[Any]:
     """The server's codec preference for a publisher's m-line: Opus for audio; VP8 for video,
-    else H.264 (packetization-mode 1) — what Chrome, Safari on iPhone and Android send. No RTX:
-    answered without it, a publisher retransmits the original packets on its main SSRC."""
+    else H.264 (packetization-mode 1) — what Chrome, Safari on iPhone and Android send. Video
+    takes RTX (RFC 4588) too when the offer names its RTX SSRC (``a=ssrc-group:FID``): aiortc
+    answers the offered ``rtx`` whose ``apt`` is the chosen codec. A publisher that offered no
+    ``rtx``, or no SSRC to find its packets by, is answered without it (it then retransmits the
+    original packets on its main SSRC)."""
     offered = {c.mimeType.lower() for c in media.rtp.codecs}
     capabilities = RTCRtpSender.getCapabilities(kind).codecs
     wanted = ["audio/opus"] if kind == "audio" else ["video/vp8", "video/h264"]
     for mime in wanted:
         if mime in offered:
-            return [c for c in capabilities if c.mimeType.lower() == mime]
+            chosen = [c for c in capabilities if c.mimeType.lower() == mime]
+            if kind == "video" and _rtx_ssrc(media) is not None:
+                return chosen + _aiortc.rtx_capabilities()
+            return chosen
     raise MediaError(
         "unsupported_codec",
         "This device offers no codec the server can forward (Opus, VP8 or H.264).",
@@ -417,6 +431,15 @@ def _primary_ssrc(media: Any) -> int:
         if group.semantic == "FID" and group.items:
             return int(group.items[0])
     return int(media.ssrc[0].ssrc) if media.ssrc else 0
+
+
+def _rtx_ssrc(media: Any) -> int | None:
+    """The RTX SSRC an offer pairs with its media SSRC (``a=ssrc-group:FID <media> <rtx>``,
+    RFC 5576 §4, RFC 4588 §8.3); ``None`` without one."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and len(group.items) == 2:
+            return int(group.items[1]) or None
+    return None
 
 
 def _reflect_loss(producer: Producer, block: ReportBlock) -> ReportBlock:
@@ -448,6 +471,7 @@ class PublishTransport(Transport):
         super().__init__(**kwargs)
         self.producers: list[Producer] = []
         self.by_ssrc: dict[int, Producer] = {}
+        self.by_rtx_ssrc: dict[int, Producer] = {}
         self.max_video_bitrate = max_video_bitrate
         self._deferred: set[str] = set()
         self._nack_timer: asyncio.TimerHandle | None = None
@@ -504,6 +528,7 @@ class PublishTransport(Transport):
                 parameters=tuple(sorted((k, str(v)) for k, v in main.parameters.items())),
             )
             red = self._red.get(media.rtp.muxId or "")
+            rtx_type = _aiortc.rtx_payload_type(codecs) if media.kind == "video" else None
             producer = Producer(
                 producer_id=new_id(),
                 participant_id=self.participant_id,
@@ -514,11 +539,15 @@ class PublishTransport(Transport):
                 keyframe_interval=keyframe_interval,
                 mid=media.rtp.muxId,
                 red=RedSource(red[0], red[1]) if red and red[1] == main.payloadType else None,
+                rtx_ssrc=_rtx_ssrc(media),
+                rtx_payload_type=rtx_type,
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)
             if producer.ssrc:
                 self.by_ssrc[producer.ssrc] = producer
+            if producer.rtx_ssrc and producer.rtx_ssrc != producer.ssrc:
+                self.by_rtx_ssrc[producer.rtx_ssrc] = producer
             created.append(producer)
         return self.ice.announce(self.pc.localDescription.sdp), created
 
@@ -529,9 +558,14 @@ class PublishTransport(Transport):
         return red[0]
 
     def _on_rtp(self, data: bytes) -> None:
-        producer = self.by_ssrc.get(int.from_bytes(data[8:12], "big"))
+        ssrc = int.from_bytes(data[8:12], "big")
+        producer = self.by_ssrc.get(ssrc)
         if producer is None:
-            COUNTERS.dropped_unknown_ssrc += 1
+            producer = self.by_rtx_ssrc.get(ssrc)
+            if producer is None:
+                COUNTERS.dropped_unknown_ssrc += 1
+            else:
+                producer.receive_rtx(data, time.time())
             return
         producer.receive(data, time.time())
 
@@ -650,6 +684,7 @@ class SubscribeTransport(Transport):
         self.data_saver = False
         """The subscriber asked for audio only."""
         self.by_ssrc: dict[int, Consumer] = {}
+        self.by_rtx_ssrc: dict[int, Consumer] = {}
         self._pending: list[tuple[Any, Producer, str]] = []
         self._transceivers: dict[str, Any] = {}  # consumer id → transceiver
         self.retransmit_rate = retransmit_rate
@@ -703,6 +738,9 @@ class SubscribeTransport(Transport):
             ]
             if not capabilities:
                 continue
+            if producer.kind == "video":
+                # aiortc then offers the codec's rtx and the sender's FID group (RFC 4588).
+                capabilities += _aiortc.rtx_capabilities()
             transceiver = self.pc.addTransceiver(producer.kind, direction="sendonly")
             transceiver.setCodecPreferences(capabilities)
             _aiortc.mute_sender(transceiver.sender)
@@ -756,6 +794,7 @@ class SubscribeTransport(Transport):
                     opus_type=codecs[0].payloadType,
                     red_type=accepted[0] if accepted else None,  # None: unwrap to Opus
                 )
+            rtx_type = _aiortc.rtx_payload_type(codecs)
             consumer = Consumer(
                 consumer_id=consumer_id,
                 producer=producer,
@@ -767,11 +806,15 @@ class SubscribeTransport(Transport):
                 transport_cc=tcc,
                 retransmit_rate=self.retransmit_rate,
                 red=red,
+                rtx_ssrc=_aiortc.sender_rtx_ssrc(transceiver.sender),
+                rtx_payload_type=rtx_type,
             )
             if not self.connected or not self.wants(consumer):
                 consumer.paused = True  # resumed, at a keyframe, once DTLS is up and wanted
             self.consumers[producer.id] = consumer
             self.by_ssrc[consumer.ssrc] = consumer
+            if consumer.rtx is not None:
+                self.by_rtx_ssrc[consumer.rtx.ssrc] = consumer
             self._transceivers[consumer.id] = transceiver
             producer.add_consumer(consumer)
             if not consumer.paused:
@@ -825,12 +868,14 @@ class SubscribeTransport(Transport):
         if self.consumers.get(consumer.producer.id) is consumer:
             del self.consumers[consumer.producer.id]
         self.by_ssrc.pop(consumer.ssrc, None)
+        if consumer.rtx is not None:
+            self.by_rtx_ssrc.pop(consumer.rtx.ssrc, None)
 
     # -- sending (the per-packet path) -----------------------------------------------------
 
     def send_media(
         self,
-        consumer: Consumer,
+        consumer: Consumer | RtxStream,
         padding: int,
         b1: int,
         seq: int,
@@ -838,19 +883,20 @@ class SubscribeTransport(Transport):
         payload: bytes,
         now: float,
         retransmission: bool = False,
-    ) -> None:
-        """One rewritten packet of ``consumer``: audio goes out at once, video through the
-        pacer (retransmissions too: they are paid out of the same budget)."""
+    ) -> bool:
+        """One rewritten packet of ``consumer`` (or of its RTX stream): audio goes out at once,
+        video through the pacer (retransmissions too: they are paid out of the same budget).
+        False when the packet was not sent and will not be."""
         size = len(payload) + WIRE_OVERHEAD
         pacer = self.pacer
         if consumer.audio:
             pacer.charge(size, now)
             self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
-            return
+            return True
         if retransmission:
             if pacer.queued_bytes and pacer.queue_delay() > MAX_RETRANSMIT_DELAY:
                 COUNTERS.retransmissions_refused += 1  # it would arrive too late to help
-                return
+                return False
             self._retransmitted += size
         if pacer.try_send(size, now):
             self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
@@ -859,10 +905,12 @@ class SubscribeTransport(Transport):
                 self._wake(now)
         else:
             COUNTERS.paced_dropped += 1
+            return False
+        return True
 
     def _emit(
         self,
-        consumer: Consumer,
+        consumer: Consumer | RtxStream,
         padding: int,
         b1: int,
         seq: int,
@@ -931,12 +979,12 @@ class SubscribeTransport(Transport):
     # -- probing ---------------------------------------------------------------------------
 
     def _start_probe(self, bitrate: int, now: float) -> None:
-        """Send a short cluster of padding at ``bitrate`` (on a held video's SSRC: nothing
-        else is numbered there until it resumes at a keyframe)."""
-        consumer = next(
-            (c for c in self.consumers.values() if c.held and c.transport_cc and not c.closed),
-            None,
-        )
+        """Send a short cluster of padding at ``bitrate``: on the RTX stream of a held video
+        when it has one (RFC 4588 allows padding-only RTX packets; libwebrtc probes so), which
+        leaves every media stream's numbering alone; else on a held video's media SSRC, where
+        nothing else is numbered until it resumes at a keyframe."""
+        held = [c for c in self.consumers.values() if c.held and c.transport_cc and not c.closed]
+        consumer = next((c for c in held if c.rtx is not None), None) or next(iter(held), None)
         if consumer is None:
             return
         # Small enough that a link no faster than the estimate queues at most
@@ -961,7 +1009,10 @@ class SubscribeTransport(Transport):
         if probe is None:
             return
         consumer = probe.consumer
-        if self.closed or consumer.closed or not consumer.held or not self.connected:
+        rtx = consumer.rtx
+        # Padding on the RTX stream may go on after the video resumes; on the media SSRC not.
+        stale = rtx is None and not consumer.held
+        if self.closed or consumer.closed or not self.connected or stale:
             self._probe = None
             return
         if self.pacer.queue:
@@ -969,15 +1020,22 @@ class SubscribeTransport(Transport):
         now = self.now()
         due = (now - probe.start) * probe.bitrate / 8 - probe.sent + PADDING_WIRE
         while due >= PADDING_WIRE and probe.sent < probe.total:
-            seq = consumer.next_seq
-            consumer.next_seq = (seq + 1) & 0xFFFF
-            # A NACK for a padding packet must not map back to a media packet.
-            consumer.seq_epoch_start = consumer.next_seq
+            stream: Consumer | RtxStream
+            if rtx is not None:
+                stream = rtx
+                seq = rtx.next_seq
+                rtx.next_seq = (seq + 1) & 0xFFFF
+            else:
+                stream = consumer
+                seq = consumer.next_seq
+                consumer.next_seq = (seq + 1) & 0xFFFF
+                # A NACK for a padding packet must not map back to a media packet.
+                consumer.seq_epoch_start = consumer.next_seq
             self.pacer.charge(PADDING_WIRE, now)
             self._emit(
-                consumer,
+                stream,
                 0x20,
-                consumer.payload_type,
+                stream.payload_type,
                 seq,
                 consumer.last_ts,
                 PADDING,
@@ -1059,6 +1117,10 @@ class SubscribeTransport(Transport):
             else:
                 video += c.octets
                 wire += c.octets + c.packets * WIRE_OVERHEAD
+                rtx = c.rtx
+                if rtx is not None:  # the REMB counts every video packet it receives
+                    video += rtx.octets
+                    wire += rtx.octets + rtx.packets * WIRE_OVERHEAD
         last = self._sent_octets
         self._sent_octets = (now, video, audio, wire)
         if self._tcc_word:
@@ -1126,6 +1188,7 @@ class SubscribeTransport(Transport):
                     "held": c.held,
                     "paused": c.paused,
                     "transport_cc": c.transport_cc,
+                    "rtx": c.rtx is not None,
                 }
                 for c in self.consumers.values()
             ],
@@ -1147,12 +1210,19 @@ class SubscribeTransport(Transport):
                 consumer = self.by_ssrc.get(fb.media_ssrcs[0])
                 if consumer is not None:
                     consumer.retransmit(fb.lost, now)
+                elif fb.media_ssrcs[0] in self.by_rtx_ssrc:
+                    # RFC 4588 §6.3: NACKs name the original stream; a retransmission is
+                    # not retransmitted again (the receiver asks for the original once more).
+                    COUNTERS.nacks_for_rtx += 1
             elif kind in ("pli", "fir"):
                 for ssrc in fb.media_ssrcs:
-                    consumer = self.by_ssrc.get(ssrc)
+                    # A keyframe request naming the RTX SSRC means its video.
+                    consumer = self.by_ssrc.get(ssrc) or self.by_rtx_ssrc.get(ssrc)
                     if consumer is not None and not consumer.paused:
                         consumer.producer.request_keyframe(now)
             elif kind in ("rr", "sr"):
+                # Report blocks about an RTX stream (whose packets exist only where media was
+                # lost) say nothing of the downlink's loss: only media SSRCs are read.
                 worst = -1
                 for block in fb.reports:
                     consumer = self.by_ssrc.get(block.ssrc)

@@ -313,3 +313,50 @@ async def test_send_rtcp_delivers_feedback_aiortc_does_not_know() -> None:
     finally:
         await offerer.close()
         await answerer.close()
+
+
+async def test_rtx_preference_offers_rtx_with_the_senders_fid_group_and_is_negotiated() -> None:
+    from aiortc.sdp import SessionDescription
+
+    _aiortc.set_host_addresses(["127.0.0.1"])
+    offerer, answerer = loopback_pc(), loopback_pc()
+    sending = offerer.addTransceiver("video", direction="sendonly")
+    vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+    (rtx,) = _aiortc.rtx_capabilities()
+    sending.setCodecPreferences([*vp8, rtx])
+    await offerer.setLocalDescription(await offerer.createOffer())
+    (media,) = SessionDescription.parse(offerer.localDescription.sdp).media
+    names = [(c.name.lower(), c.parameters) for c in media.rtp.codecs]
+    assert names == [("vp8", {}), ("rtx", {"apt": media.rtp.codecs[0].payloadType})]
+    main, rtx_ssrc = _aiortc.sender_ssrc(sending.sender), _aiortc.sender_rtx_ssrc(sending.sender)
+    assert [(g.semantic, [int(i) for i in g.items]) for g in media.ssrc_group] == [
+        ("FID", [main, rtx_ssrc])
+    ]
+    assert main != rtx_ssrc
+
+    # An answerer's transceiver (created before the offer is applied, as the publish side
+    # does) preferring VP8 and rtx answers both; without rtx among its preferences it answers
+    # VP8 alone. The offerer then holds the answered rtx in _codecs.
+    receiving = answerer.addTransceiver("video", direction="recvonly")
+    receiving.setCodecPreferences([*vp8, rtx])
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    rtx_type = _aiortc.rtx_payload_type(_aiortc.negotiated_codecs(receiving))
+    assert rtx_type == media.rtp.codecs[1].payloadType
+    await offerer.setRemoteDescription(answerer.localDescription)
+    assert _aiortc.rtx_payload_type(_aiortc.negotiated_codecs(sending)) == rtx_type
+
+    plain = loopback_pc()
+    plain_receiving = plain.addTransceiver("video", direction="recvonly")
+    plain_receiving.setCodecPreferences(vp8)
+    await plain.setRemoteDescription(offerer.localDescription)
+    await plain.setLocalDescription(await plain.createAnswer())
+    assert _aiortc.rtx_payload_type(_aiortc.negotiated_codecs(plain_receiving)) is None
+    assert " rtx/" not in plain.localDescription.sdp
+    for pc in (offerer, answerer, plain):
+        await pc.close()
+
+
+def test_sender_keeps_its_rtx_ssrc_in_rtx_ssrc() -> None:
+    source = inspect.getsource(RTCRtpSender.__init__)
+    assert "self._rtx_ssrc = random32()" in source

@@ -1,5 +1,9 @@
 """A publisher on a lossy uplink: the SFU's repeated NACKs repair it for the subscriber.
 
+Both ways a publisher retransmits: on its RTX stream (RFC 4588; aiortc offers RTX, as browsers
+do, and the server answers it), where the server unwraps each retransmission; and, answered
+without RTX, on its media SSRC.
+
 A real aiortc publisher reaches the real server path (MediaService) through a UDP relay that,
 once connected, drops a seeded 10 % of the publisher's SRTP/SRTCP; a real subscriber is tapped
 below aiortc's depacketizer and counts the video packets it gets. The deterministic version of
@@ -14,12 +18,13 @@ import time
 
 import numpy as np
 import pytest
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCRtpSender, RTCSessionDescription
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
 from media import _aiortc
 from media.ice import IceSettings
+from media.router import COUNTERS
 from media.rtp import seq_diff
 from media.service import MediaService, MediaSettings
 from tests.peers import VIDEO_CLOCK, answer_offer, loopback_pc, wait_for
@@ -58,18 +63,31 @@ class NoiseTrack(MediaStreamTrack):
 
 
 @pytest.mark.slow
-async def test_a_ten_percent_lossy_publisher_uplink_is_repaired_for_the_subscriber() -> None:
+@pytest.mark.parametrize("rtx", [True, False], ids=["rtx", "media-ssrc"])
+async def test_a_ten_percent_lossy_publisher_uplink_is_repaired_for_the_subscriber(
+    rtx: bool,
+) -> None:
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
     relay = await UdpRelay.open()
     teacher = loopback_pc()
     teacher.addTrack(NoiseTrack())
+    if not rtx:
+        (transceiver,) = teacher.getTransceivers()
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "VP8"]
+        )
     await teacher.setLocalDescription(await teacher.createOffer())
+    assert (" rtx/90000" in teacher.localDescription.sdp) == rtx
     answer, producers = await service.publish(
         "L1", "teacher", relay.hide(teacher.localDescription.sdp, "a")
     )
+    assert (" rtx/90000" in answer) == rtx
     await teacher.setRemoteDescription(RTCSessionDescription(relay.hide(answer, "b"), "answer"))
     publish = service.routers["L1"].publish["teacher"]
     (producer,) = producers
+    (forwarded,) = publish.producers
+    assert (forwarded.rtx_ssrc is not None) == rtx
+    unwrapped = COUNTERS.rtx_received
 
     student = loopback_pc()
     arrivals: list[tuple[float, int]] = []
@@ -103,6 +121,11 @@ async def test_a_ten_percent_lossy_publisher_uplink_is_repaired_for_the_subscrib
         assert dropped > 0.05 * span, (dropped, span)  # the uplink really was lossy
         assert span > 150, span  # about 35 packets a second
         assert len(got) >= 0.999 * span, (len(got), span, dropped)
+        if rtx:  # the repairs came on the RTX stream, unwrapped
+            assert forwarded.rtx_packets > 0.5 * dropped, (forwarded.rtx_packets, dropped)
+            assert COUNTERS.rtx_received - unwrapped == forwarded.rtx_packets
+        else:
+            assert forwarded.rtx_packets == 0
     finally:
         await student.close()
         await teacher.close()
