@@ -106,6 +106,8 @@ TRENDLINE_WINDOW = 20
 TRENDLINE_SMOOTHING = 0.9
 TRENDLINE_GAIN = 4.0
 TRENDLINE_MAX_DELTAS = 60
+TRENDLINE_REBASE = 256
+"""Updates between exact recomputations of the trendline's running sums."""
 THRESHOLD_START = 12.5
 THRESHOLD_MIN = 6.0
 THRESHOLD_MAX = 600.0
@@ -256,14 +258,18 @@ class _Trendline:
         "prev_trend",
         "smoothed",
         "state",
+        "sums",
         "threshold",
         "time_over",
         "trend",
+        "updates",
         "window",
     )
 
     def __init__(self) -> None:
         self.window: deque[tuple[float, float]] = deque(maxlen=TRENDLINE_WINDOW)
+        self.sums = [0.0, 0.0, 0.0, 0.0]  # Σx, Σy, Σxx, Σxy over the window
+        self.updates = 0
         self.accumulated = 0.0
         self.smoothed = 0.0
         self.deltas = 0
@@ -286,12 +292,50 @@ class _Trendline:
         )
         if self.first_arrival < 0:
             self.first_arrival = arrival
-        self.window.append(((arrival - self.first_arrival) * 1000.0, self.smoothed))
-        if len(self.window) == TRENDLINE_WINDOW:
-            slope = _slope(self.window)
-            if slope is not None:
-                self.trend = slope
+        # The least-squares slope over the window from running sums (one update per group,
+        # O(1)); the origin of x moves to the oldest point now and then, and the sums are
+        # recomputed then, so their rounding never builds up.
+        window = self.window
+        sums = self.sums
+        x = (arrival - self.first_arrival) * 1000.0
+        y = self.smoothed
+        if len(window) == TRENDLINE_WINDOW:
+            ox, oy = window[0]
+            sums[0] -= ox
+            sums[1] -= oy
+            sums[2] -= ox * ox
+            sums[3] -= ox * oy
+        window.append((x, y))
+        sums[0] += x
+        sums[1] += y
+        sums[2] += x * x
+        sums[3] += x * y
+        self.updates += 1
+        if self.updates >= TRENDLINE_REBASE:
+            self._rebase()
+        n = len(window)
+        if n == TRENDLINE_WINDOW:
+            sx = sums[0]
+            den = sums[2] - sx * sx / n
+            if den > 1e-9:
+                self.trend = (sums[3] - sx * sums[1] / n) / den
         self._detect(d_send * 1000.0, arrival)
+
+    def _rebase(self) -> None:
+        """Move x's origin to the oldest point and recompute the sums exactly."""
+        window = self.window
+        self.updates = 0
+        base = window[0][0]
+        self.first_arrival += base / 1000.0
+        points = [(x - base, y) for x, y in window]
+        window.clear()
+        window.extend(points)
+        self.sums = [
+            sum(x for x, _ in points),
+            sum(y for _, y in points),
+            sum(x * x for x, _ in points),
+            sum(x * y for x, y in points),
+        ]
 
     def _detect(self, d_send_ms: float, arrival: float) -> None:
         m = min(self.deltas, TRENDLINE_MAX_DELTAS) * self.trend * TRENDLINE_GAIN
@@ -335,7 +379,8 @@ class _Trendline:
 
 
 def _slope(points: deque[tuple[float, float]]) -> float | None:
-    """Least-squares slope of the points, or None when their x values do not spread."""
+    """Least-squares slope of the points, or None when their x values do not spread: the
+    reference the trendline's running sums are tested against."""
     n = len(points)
     mean_x = sum(p[0] for p in points) / n
     mean_y = sum(p[1] for p in points) / n

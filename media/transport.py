@@ -98,6 +98,8 @@ MAX_RETRANSMIT_DELAY = 0.25
 """A retransmission that would wait longer than this in the pacer's queue is not sent: the
 subscriber will have given up on the packet by then."""
 MIN_TIMER = 0.001
+DRAIN_PERIOD = 0.004
+"""Seconds at least between two passes of the pacers' shared drain timer."""
 PADDING = bytes(254) + b"\xff"
 """The payload of a padding-only packet (RFC 3550 §5.1: the last byte counts the padding)."""
 PADDING_WIRE = 12 + 4 + len(PADDING) + WIRE_TAIL
@@ -649,6 +651,44 @@ class PublishTransport(Transport):
         await super().close()
 
 
+class _DrainClock:
+    """One timer for every subscriber whose pacer holds packets, instead of one per subscriber:
+    40 students whose video frames each leave a packet in the queue would otherwise cost a
+    timer each, 30 times a second. The clock fires at the earliest time a waiting pacer asked
+    for, but never sooner than ``DRAIN_PERIOD`` after it was armed, and drains every waiting
+    subscriber (those still holding packets ask again)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[int, SubscribeTransport] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+
+    def wake(self, transport: SubscribeTransport, delay: float) -> object:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests run several): start afresh
+            self._loop = loop
+            self._waiting = {}
+            self._handle = None
+        self._waiting[id(transport)] = transport
+        at = loop.time() + max(delay, DRAIN_PERIOD)
+        if self._handle is None or at < self._at - DRAIN_PERIOD:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._at = at
+            self._handle = loop.call_at(at, self._run)
+        return self
+
+    def _run(self) -> None:
+        self._handle = None
+        waiting, self._waiting = self._waiting, {}
+        for transport in waiting.values():
+            transport._drain()
+
+
+DRAINS = _DrainClock()
+
+
 @dataclass(slots=True)
 class _Probe:
     """A probe cluster being sent: padding at ``bitrate`` until ``total`` bytes went out."""
@@ -711,7 +751,7 @@ class SubscribeTransport(Transport):
         self._tcc_word = 0  # (id << 4 | len-1) << 24 of the transport-wide-cc element, or 0
         self._ast_word = (_aiortc.ABS_SEND_TIME_ID << 4 | 2) << 24
         self._tseq = 0
-        self._drain_handle: asyncio.TimerHandle | None = None
+        self._drain_handle: object | None = None  # set while DRAINS will call _drain
         self._retransmitted = 0  # bytes since the last allocation
 
     async def offer(self, wanted: list[Producer], new_id: Callable[[], str]) -> str | None:
@@ -958,10 +998,7 @@ class SubscribeTransport(Transport):
             consumer.octets += len(payload)
 
     def _wake(self, now: float) -> None:
-        delay = self.pacer.next_send_in(now)
-        self._drain_handle = asyncio.get_running_loop().call_later(
-            max(delay, MIN_TIMER), self._drain
-        )
+        self._drain_handle = DRAINS.wake(self, self.pacer.next_send_in(now))
 
     def _drain(self) -> None:
         self._drain_handle = None
@@ -1258,9 +1295,8 @@ class SubscribeTransport(Transport):
             self.send_rtcp(chunk)
 
     async def close(self) -> None:
-        for handle in (self._drain_handle, self._probe_handle):
-            if handle is not None:
-                handle.cancel()
+        if self._probe_handle is not None:
+            self._probe_handle.cancel()
         self._probe = None
         self.pacer.clear()
         for consumer in list(self.consumers.values()):

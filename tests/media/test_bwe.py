@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from media.bwe import (
     HISTORY_SIZE,
     PROBE_MIN_BYTES,
+    TRENDLINE_WINDOW,
     DownlinkEstimator,
     _Cluster,
+    _slope,
+    _Trendline,
     probe_cluster_bytes,
     probe_result,
 )
@@ -368,3 +371,31 @@ def test_trace_of_a_recovery_replays_to_probes_that_succeed() -> None:
     assert max(e for t, e, _ in out if 3.0 <= t < recover) <= 200_000
     assert max(e for t, e, _ in out if t >= recover) >= 800_000
     assert max(int(s["probe_result"]) for t, _, s in out if t > recover) >= 400_000
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=0.05),  # send spacing, s
+            st.floats(min_value=-0.02, max_value=0.08),  # extra arrival spacing, s
+        ),
+        min_size=TRENDLINE_WINDOW,
+        max_size=700,
+    )
+)
+def test_the_trendline_running_sums_give_the_least_squares_slope(
+    steps: list[tuple[float, float]],
+) -> None:
+    """The O(1) running sums (rebased every few hundred updates) agree with the slope
+    computed from the window's points, over long runs as well as short ones."""
+    trend = _Trendline()
+    arrival = 1000.0
+    for d_send, extra in steps:
+        d_arrival = max(d_send + extra, 0.0)
+        arrival += d_arrival
+        trend.update(d_send, d_arrival, arrival)
+        if len(trend.window) == TRENDLINE_WINDOW:
+            exact = _slope(trend.window)
+            if exact is not None:
+                assert trend.trend == pytest.approx(exact, rel=1e-6, abs=1e-9)
