@@ -442,8 +442,8 @@ class Consumer:
 
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's
-        budget (RFC 4585 §6.2.1; SECURITY.md item 15). Audio is never retransmitted: no
-        subscriber negotiates NACK for it, and RED carries its repair."""
+        budget (RFC 4585 §6.2.1: a NACK storm stays a bounded trickle). Audio is never
+        retransmitted: no subscriber negotiates NACK for it, and RED carries its repair."""
         if self.audio:
             return
         producer = self.producer
