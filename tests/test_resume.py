@@ -66,6 +66,7 @@ async def test_a_dropped_student_resumes_as_the_same_participant_and_media_flows
             "name": "Lê Văn Cường",
             "role": "guest",  # came in with the lesson password
             "state": "connected",
+            "link": "ok",
         }
         assert again.joined["resumed"] is True
         assert again.joined["resume_token"] != token
