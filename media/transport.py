@@ -1208,6 +1208,7 @@ class SubscribeTransport(Transport):
         return {
             **self.downlink(),
             "connected": self.connected,
+            "rtt": self.rtt if self._rtt_samples else None,  # measured by consent checks
             "sent_bitrate": int(self.sent_bitrate),
             "pacing_rate": int(self.pacer.rate),
             "queue_delay": round(self.pacer.queue_delay(), 3),

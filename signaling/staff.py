@@ -434,7 +434,7 @@ async def stats(actor: Session, request: messages.Stats) -> dict[str, Any]:
         figures = {"downlink": None, "uplink": []}
     down = figures["downlink"] or {}
     estimator = down.get("estimator") or {}
-    rtt = estimator.get("rtt")
+    rtt = down.get("rtt")  # None until a consent check has measured one
     return {
         "participant": request.participant,
         "link": target.link,
