@@ -687,8 +687,9 @@ class Session:
         assert self.live is not None and self.participant_id is not None
         self.data_saver = request.on
         self.media.set_data_saver(self.live.lesson.id, self.participant_id, request.on)
-        if not self.subscribed:
-            self.downlink_changed(None)
+        # Told now, whatever the media plane reported: a subscribe connection made after an
+        # earlier `downlink` (a resume) may think the participant already knows its state.
+        self.downlink_changed(None)
         return {"on": request.on}
 
     def downlink_changed(self, change: DownlinkChange | None) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.client import ProtocolError
+from tests.client import Client, ProtocolError
 from tests.conftest import RunningServer
 from tests.peers import close_to, wait_for
 from tests.test_lesson_controls import frames_during
@@ -110,6 +110,27 @@ async def test_bad_data_saver_requests_get_clear_errors(server: RunningServer) -
             assert refused.value.code == "malformed"
             assert refused.value.response["message"]
         # what was accepted before is kept: the student still receives video
+        assert await wait_for(lambda: close_to(student.receiver.mean_rgb(), RED), timeout=15)
+    finally:
+        await student.close()
+        await teacher.close()
+
+
+async def test_turning_the_data_saver_off_is_always_told(server: RunningServer) -> None:
+    """As after a reload: the choice is sent before the subscribe connection exists, then
+    turned off at once — the student hears ``ok`` again, never stays on audio only."""
+    teacher, lesson = await teacher_publishing(server)
+    student = await Client(server.ws_url).connect()
+    try:
+        await student.join_student(lesson["lesson"]["code"], lesson["password"], "Vi Thị Nga")
+        told = asyncio.ensure_future(student.next_event("downlink"))
+        assert await student.request("data_saver", on=True) == {"on": True}
+        assert (await told)["reason"] == "data_saver"
+        await student.subscribe()
+        told = asyncio.ensure_future(student.next_event("downlink"))
+        assert await student.request("data_saver", on=False) == {"on": False}
+        assert (await told)["state"] == "ok"
+        assert student.receiver is not None
         assert await wait_for(lambda: close_to(student.receiver.mean_rgb(), RED), timeout=15)
     finally:
         await student.close()
