@@ -177,8 +177,12 @@ export class WaitingPanel {
       }
     }
     this.count.textContent = String(knocks.length);
-    this.admitAll.hidden = knocks.length < 2;
-    this.denyAll.hidden = knocks.length < 2;
+    // Kept in the layout, only unseen, while one knocks: a second knock showing them must not
+    // move the rows under the teacher's finger (an Admit tap landing on another row).
+    for (const tool of [this.admitAll, this.denyAll]) {
+      tool.disabled = knocks.length < 2;
+      tool.classList.toggle("unseen", knocks.length < 2);
+    }
     show(this.root, knocks.length > 0);
   }
 
