@@ -180,15 +180,7 @@ async def test_data_saver_toggle_on_a_phone(
     request = requests_of(student, "data_saver")[-1]
     assert request["on"] is True, request
     answer = await response_to(student, request)
-    if answer["type"] == "error":
-        # A server without data saver: quietly asked for no video with `view` instead.
-        assert answer["code"] == "unknown_type", answer
-        await page.wait_for_function(
-            "() => window.lophoc.dataSaverSupported === false", timeout=TIMEOUT
-        )
-        assert {"type": "view", "video": []}.items() <= requests_of(student, "view")[-1].items()
-    else:
-        assert answer["data"] == {"on": True}, answer
+    assert answer["type"] == "ok" and answer["data"] == {"on": True}, answer
     # Calm: no error told, still connected, the sound still comes, and no video any more.
     await expect(tid(page, "notice")).to_be_hidden()
     await expect(tid(page, "media-error")).to_be_hidden()
@@ -209,7 +201,10 @@ async def test_data_saver_toggle_on_a_phone(
     await expect_connected(page)
     await expect(toggle).to_have_attribute("aria-pressed", "true")
     await expect(tid(page, "video-paused")).to_have_attribute("data-reason", "data_saver")
-    await page.wait_for_function("() => window.lophoc.dataSaverSupported !== null", timeout=TIMEOUT)
+    await page.wait_for_function(
+        "() => window.lophoc.downlink && window.lophoc.downlink.state === 'audio_only'",
+        timeout=TIMEOUT,
+    )
     # Every join tells the server the choice: off at the first, on after the reload.
     assert [r["on"] for r in requests_of(student, "data_saver")] == [False, True, True]
     await enable_sound_if_offered(page)
@@ -280,13 +275,9 @@ async def test_stopped_video_is_covered_not_frozen(
     [stats] = requests_of(teacher, "stats")
     assert stats["participant"] == student_id, stats
     answer = await response_to(teacher, stats)
-    if answer["type"] == "error":
-        assert answer["code"] == "unknown_type", answer
-        await expect_seen(tid(teacher.page, "connection-status"))
-        await expect(tid(teacher.page, "connection-status")).to_have_text(VIETNAMESE_LETTER)
-    else:
-        await expect_seen(tid(teacher.page, "stats-estimate"))
-        await expect(tid(teacher.page, "stats-state")).to_have_text(VIETNAMESE_LETTER)
+    assert answer["type"] == "ok", answer
+    await expect_seen(tid(teacher.page, "stats-estimate"))
+    await expect(tid(teacher.page, "stats-state")).to_have_text(VIETNAMESE_LETTER)
     await teacher.page.screenshot(path=str(artifacts / "downlink-console-connection.png"))
     await tid(teacher.page, "connection-dialog-close").click()
     await expect(dialog).to_be_hidden()
@@ -295,8 +286,8 @@ async def test_stopped_video_is_covered_not_frozen(
 async def test_server_says_audio_only_for_data_saver(
     tabs: Tabs, lophoc: LophocServer, playwright_driver: Playwright, artifacts: Path
 ) -> None:
-    """Awaits a server that sends `downlink` and `link`: skipped while it answers
-    `data_saver` with `unknown_type`."""
+    """The server honours the data saver: the page shows what it says (`downlink`), in
+    Vietnamese and in English, and the teacher's list shows `link`."""
     teacher, student, _, student_id = await lesson_with_phone(
         tabs, lophoc, playwright_driver, "Lịch sử 8C — Nhà Trần"
     )
@@ -306,8 +297,6 @@ async def test_server_says_audio_only_for_data_saver(
     request = requests_of(student, "data_saver")[-1]
     assert request["on"] is True, request
     answer = await response_to(student, request)
-    if answer["type"] == "error" and answer["code"] == "unknown_type":
-        pytest.skip("this server does not know data_saver yet: no downlink events to show")
     assert answer["type"] == "ok", answer
 
     view = tid(page, "student-view")
@@ -318,6 +307,13 @@ async def test_server_says_audio_only_for_data_saver(
         "Chỉ nghe tiếng — đang tiết kiệm dữ liệu"
     )
     await page.screenshot(path=str(artifacts / "downlink-audio-only-server-360x640.png"))
+    # The same in English: the notice is on screen and says it in the page's language.
+    await tid(page, "lang-switch").select_option("en")
+    await expect_seen(tid(page, "downlink-notice"))
+    await expect(tid(page, "downlink-notice")).to_have_text("Audio only — saving data")
+    await expect_control_bar_fits(page)
+    await page.screenshot(path=str(artifacts / "downlink-audio-only-server-360x640-en.png"))
+    await tid(page, "lang-switch").select_option("vi")
 
     row = teacher.page.locator(f'[data-testid="participant"][data-id="{student_id}"]')
     await expect(row).to_have_attribute("data-link", "audio_only", timeout=TIMEOUT)

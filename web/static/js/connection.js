@@ -1,8 +1,7 @@
 /**
  * "Connection details" in the console's participant menu: what the server measures of one
  * participant's downlink (`stats`, staff only; docs/protocol.md), as a small table that refreshes
- * every two seconds while it is open. A server without `stats` (`unknown_type`) gets a sentence
- * saying the figures are not available, not an error.
+ * every two seconds while it is open.
  */
 
 import { create } from "./dom.js";
@@ -48,11 +47,6 @@ export function openConnectionDetails({ session, notify }, person) {
       timer = window.setTimeout(load, REFRESH_MS);
     } catch (error) {
       const code = error?.code ?? "internal";
-      if (code === "unknown_type") {
-        setText(loading, "stats.unavailable");
-        loading.hidden = false;
-        return;
-      }
       dialog.close();
       notify(code, error?.extra ?? {});
     }

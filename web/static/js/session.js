@@ -24,8 +24,7 @@
  *
  * Data saver (a page that offers it passes `dataSaver: true`): the participant's choice to
  * receive no video at all, kept in localStorage and sent with `data_saver` after every join
- * and resume. A server that does not know `data_saver` (`unknown_type`) is asked with `view`
- * for no video instead, so the choice still saves data.
+ * and resume.
  */
 
 import { BITRATES, MediaSession } from "./media.js";
@@ -84,9 +83,7 @@ export class LessonSession extends EventTarget {
   /** We asked to receive no video (data saver). */
   dataSaver = false;
   /** Whether the server knows `data_saver` (null: not asked yet). @type {boolean | null} */
-  dataSaverSupported = null;
   #offersDataSaver = false;
-  #viewedNothing = false;
 
   /**
    * @param {object} options
@@ -328,7 +325,6 @@ export class LessonSession extends EventTarget {
     });
     this.#setRemote(new Map());
     this.downlink = { ...DOWNLINK_OK, paused: [] }; // a new connection: nothing held back yet
-    this.#viewedNothing = false; // and a `view` lasts only as long as the connection
     this.dispatchEvent(new CustomEvent("session", { detail: { data, resumed } }));
     this.roster.reset(data); // after "session": pages redraw from the new roster once
     this.#downlinkChanged();
@@ -399,25 +395,13 @@ export class LessonSession extends EventTarget {
     this.dispatchEvent(new Event("downlink"));
   }
 
-  /** Tell the server the data-saver choice; an older server is asked with `view` instead. */
+  /** Tell the server the data-saver choice (it holds the video back, and says so). */
   async #sendDataSaver() {
-    const media = this.media;
-    const on = this.dataSaver;
     try {
-      await this.signaling.request("data_saver", { on });
-      this.dataSaverSupported = true;
+      await this.signaling.request("data_saver", { on: this.dataSaver });
     } catch (error) {
       const code = error?.code;
-      if (code === "unknown_type") {
-        this.dataSaverSupported = false;
-        // A fresh connection receives every video by default: nothing to undo when off.
-        if (media === this.media && (on || this.#viewedNothing)) {
-          this.#viewedNothing = on;
-          await this.setView(on ? [] : null);
-        }
-      } else if (!QUIET_ERRORS.has(code)) {
-        console.warn("lophoc: data_saver refused:", code);
-      }
+      if (!QUIET_ERRORS.has(code)) console.warn("lophoc: data_saver refused:", code);
     }
   }
 
@@ -529,7 +513,6 @@ export function exposeDebugHandle(current, page) {
     quality: get(() => current()?.quality ?? "unknown"),
     downlink: get(() => structuredClone(current()?.downlink ?? null)),
     dataSaver: get(() => current()?.dataSaver ?? false),
-    dataSaverSupported: get(() => current()?.dataSaverSupported ?? null),
     pcs: {
       enumerable: true,
       value: () => ({ ...(current()?.pcs() ?? { publish: null, subscribe: null }) }),

@@ -452,6 +452,5 @@ export default Object.freeze({
   "stats.rtt": "Round-trip time",
   "stats.loss": "Packet loss",
   "stats.paused": "Videos held back",
-  "stats.unavailable": "This server does not provide connection figures yet.",
   "link.ok": "Good",
 });

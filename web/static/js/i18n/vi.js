@@ -452,6 +452,5 @@ export default Object.freeze({
   "stats.rtt": "Độ trễ khứ hồi",
   "stats.loss": "Tỉ lệ mất gói",
   "stats.paused": "Hình đang tạm dừng",
-  "stats.unavailable": "Máy chủ này chưa cung cấp số liệu kết nối.",
   "link.ok": "Tốt",
 });
