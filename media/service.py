@@ -236,17 +236,21 @@ class MediaService:
         if transport is not None:
             transport.set_video_view(publishers)
 
-    def set_data_saver(self, lesson_id: str, participant_id: str, on: bool) -> None:
+    def set_data_saver(self, lesson_id: str, participant_id: str, on: bool) -> bool:
         """Send this subscriber audio only (``on``), whatever its link carries; off: what its
-        link carries. Holds for connections made later too."""
+        link carries. Holds for connections made later too. True when a subscribe connection
+        exists (it reports its downlink through ``on_downlink``); False when the caller must
+        tell the participant itself."""
         router = self._bind(lesson_id, participant_id)
         if on:
             self._data_saver.add(participant_id)
         else:
             self._data_saver.discard(participant_id)
         transport = router.subscribe.get(participant_id)
-        if transport is not None:
-            transport.set_data_saver(on)
+        if transport is None:
+            return False
+        transport.set_data_saver(on)
+        return True
 
     def set_priority(self, lesson_id: str, participant_id: str, priority: int) -> None:
         """The allocation priority of a publisher's video for every subscriber: 0 the

@@ -92,8 +92,6 @@ before."""
 EXT_HEADER = struct.Struct("!BBHIIHHI")
 """An RTP header with one 4-byte RFC 8285 one-byte-header extension block: V/P/X/CC, M/PT,
 sequence number, timestamp, SSRC, 0xBEDE, length 1, and one element (id, length, value, pad)."""
-WIRE_TAIL = 10 + 28
-"""Bytes a packet costs on the wire beyond its RTP bytes: SRTP tag, UDP and IPv4 headers."""
 MAX_RETRANSMIT_DELAY = 0.25
 """A retransmission that would wait longer than this in the pacer's queue is not sent: the
 subscriber will have given up on the packet by then."""
@@ -102,7 +100,7 @@ DRAIN_PERIOD = 0.004
 """Seconds at least between two passes of the pacers' shared drain timer."""
 PADDING = bytes(254) + b"\xff"
 """The payload of a padding-only packet (RFC 3550 §5.1: the last byte counts the padding)."""
-PADDING_WIRE = 12 + 4 + len(PADDING) + WIRE_TAIL
+PADDING_WIRE = WIRE_OVERHEAD + len(PADDING)
 REMB_CONGESTION = 0.7
 """A REMB below this share of the video payload the server sends is a congestion signal."""
 PROBE_QUEUE_BUDGET = 0.1
@@ -733,7 +731,9 @@ class SubscribeTransport(Transport):
         self.allocation: Allocation | None = None
         self.on_downlink: Callable[[SubscribeTransport], None] | None = None
         """Called when ``downlink()`` changes (state, reason or held tracks)."""
-        self._reported: tuple[str, str | None, tuple[str, ...]] = ("ok", None, ())
+        # None: nothing told yet, so the first allocation (or data-saver change) reports —
+        # the participant may have heard something else before this connection existed.
+        self._reported: tuple[str, str | None, tuple[str, ...]] | None = None
         self._probe: _Probe | None = None
         self._probe_handle: asyncio.TimerHandle | None = None
         self._allocated_at: float | None = None
@@ -931,7 +931,7 @@ class SubscribeTransport(Transport):
         pacer = self.pacer
         if consumer.audio:
             pacer.charge(size, now)
-            self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
+            self._emit(consumer, padding, b1, seq, ts, payload, now, -1, size)
             return True
         if retransmission:
             if pacer.queued_bytes and pacer.queue_delay() > MAX_RETRANSMIT_DELAY:
@@ -939,8 +939,8 @@ class SubscribeTransport(Transport):
                 return False
             self._retransmitted += size
         if pacer.try_send(size, now):
-            self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
-        elif pacer.push((consumer, padding, b1, seq, ts, payload), size):
+            self._emit(consumer, padding, b1, seq, ts, payload, now, -1, size)
+        elif pacer.push((consumer, padding, b1, seq, ts, payload, size), size):
             if self._drain_handle is None:
                 self._wake(now)
         else:
@@ -958,8 +958,10 @@ class SubscribeTransport(Transport):
         payload: bytes,
         now: float,
         cluster: int,
+        size: int,
     ) -> None:
-        """Write the packet's header and extensions, protect and send it."""
+        """Write the packet's header and extensions, protect and send it; ``size`` is what it
+        costs on the wire (``WIRE_OVERHEAD`` plus the payload), as the pacer charged it."""
         if consumer.transport_cc:
             tseq = self._tseq
             self._tseq = (tseq + 1) & 0xFFFF
@@ -976,7 +978,7 @@ class SubscribeTransport(Transport):
                 )
                 + payload
             )
-            self.estimator.on_sent(tseq, len(packet) + WIRE_TAIL, now, cluster)
+            self.estimator.on_sent(tseq, size, now, cluster)
         elif consumer.abs_send_time:
             packet = (
                 EXT_HEADER.pack(
@@ -1005,9 +1007,9 @@ class SubscribeTransport(Transport):
         if self.closed:
             return
         now = self.now()
-        for consumer, padding, b1, seq, ts, payload in self.pacer.release(now):
+        for consumer, padding, b1, seq, ts, payload, size in self.pacer.release(now):
             if not consumer.closed:
-                self._emit(consumer, padding, b1, seq, ts, payload, now, -1)
+                self._emit(consumer, padding, b1, seq, ts, payload, now, -1, size)
         if self.pacer.queue:
             self._wake(now)
         elif self._probe is not None and self._probe_handle is None:
@@ -1078,6 +1080,7 @@ class SubscribeTransport(Transport):
                 PADDING,
                 now,
                 probe.cluster,
+                PADDING_WIRE,
             )
             COUNTERS.padding_packets += 1
             probe.sent += PADDING_WIRE
@@ -1147,6 +1150,8 @@ class SubscribeTransport(Transport):
         payload the server sends — and is then turned into wire bits with this connection's
         audio added; otherwise the loss-based estimate from receiver reports decides."""
         estimate = self.estimator.update(now)
+        if self._tcc_word:
+            return estimate
         video = audio = wire = 0
         for c in self.consumers.values():
             if c.audio:
@@ -1160,8 +1165,6 @@ class SubscribeTransport(Transport):
                     wire += rtx.octets + rtx.packets * WIRE_OVERHEAD
         last = self._sent_octets
         self._sent_octets = (now, video, audio, wire)
-        if self._tcc_word:
-            return estimate
         snapshot = self.estimator.snapshot()
         if snapshot["source"] != "remb" or last is None or now <= last[0]:
             return estimate

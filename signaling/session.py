@@ -686,10 +686,8 @@ class Session:
         to this participant; the ``downlink`` event that follows says so."""
         assert self.live is not None and self.participant_id is not None
         self.data_saver = request.on
-        self.media.set_data_saver(self.live.lesson.id, self.participant_id, request.on)
-        # Told now, whatever the media plane reported: a subscribe connection made after an
-        # earlier `downlink` (a resume) may think the participant already knows its state.
-        self.downlink_changed(None)
+        if not self.media.set_data_saver(self.live.lesson.id, self.participant_id, request.on):
+            self.downlink_changed(None)  # no subscribe connection yet to say so
         return {"on": request.on}
 
     def downlink_changed(self, change: DownlinkChange | None) -> None:
