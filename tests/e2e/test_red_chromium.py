@@ -31,48 +31,22 @@ from media.ice import IceSettings
 from media.router import COUNTERS
 from media.rtp import parse_header
 from media.service import MediaService, MediaSettings
+from tests.e2e.rawpc import ANSWER_JS, NEW_PC_JS, PUBLISH_JS
 from tests.peers import Receiver, answer_offer, loopback_pc, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 PAGE = "http://localhost/red.html"
 
-# One peer connection per page; every description is returned once ICE gathering is complete
-# (the server takes no trickled candidates here).
-_SETUP_JS = """
+# Received audio is decoded only while something plays it (as the lesson page does).
+_ONTRACK_JS = """
 () => {
-  const pc = new RTCPeerConnection({iceServers: []});
-  window.pc = pc;
-  // Received audio is decoded only while something plays it (as the lesson page does).
   pc.ontrack = (event) => {
     const audio = new Audio();
     audio.srcObject = new MediaStream([event.track]);
     audio.muted = true;
     window.playing = audio.play().then(() => 'playing', (e) => String(e));
   };
-  window.gathered = () => new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') return resolve();
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') resolve();
-    });
-  });
-}
-"""
-_PUBLISH_JS = """
-async (video) => {
-  const stream = await navigator.mediaDevices.getUserMedia({audio: true, video});
-  for (const track of stream.getTracks()) pc.addTrack(track, stream);
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered();
-  return pc.localDescription.sdp;
-}
-"""
-_ANSWER_JS = """
-async (sdp) => {
-  await pc.setRemoteDescription({type: 'offer', sdp});
-  await pc.setLocalDescription(await pc.createAnswer());
-  await gathered();
-  return pc.localDescription.sdp;
 }
 """
 _INBOUND_AUDIO_JS = """
@@ -105,7 +79,8 @@ async def pages(browser: Browser) -> AsyncIterator[tuple[Page, Page, Page]]:
         for _ in range(3):
             page = await context.new_page()
             await page.goto(PAGE)
-            await page.evaluate(_SETUP_JS)
+            await page.evaluate(NEW_PC_JS)
+            await page.evaluate(_ONTRACK_JS)
             opened.append(page)
         yield opened[0], opened[1], opened[2]
     finally:
@@ -122,7 +97,7 @@ async def test_chromium_publisher_negotiates_and_sends_red(
     publisher, subscriber, _ = pages
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
     malformed = COUNTERS.dropped_malformed_red
-    offer = await publisher.evaluate(_PUBLISH_JS, False)
+    offer = await publisher.evaluate(PUBLISH_JS, {"audio": True, "video": False})
     offered = _audio(offer)
     negotiated = _aiortc.red_type_of(offered)
     assert negotiated is not None, "Chromium no longer offers red/48000/2 for audio"
@@ -139,7 +114,7 @@ async def test_chromium_publisher_negotiates_and_sends_red(
     # A Chromium subscriber: offered red first, it answers with red.
     sub_offer = await service.subscribe("L1", "chromium_student", [i.id for i in infos])
     assert sub_offer is not None
-    sub_answer = await subscriber.evaluate(_ANSWER_JS, sub_offer.sdp)
+    sub_answer = await subscriber.evaluate(ANSWER_JS, sub_offer.sdp)
     assert _aiortc.red_type_of(_audio(sub_answer)) is not None
     await service.accept_answer("L1", "chromium_student", sub_answer)
 
@@ -208,13 +183,13 @@ async def test_subscriber_loss_is_reflected_to_the_publishers_audio_only(
 ) -> None:
     publisher, subscriber, _ = pages
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
-    offer = await publisher.evaluate(_PUBLISH_JS, True)
+    offer = await publisher.evaluate(PUBLISH_JS, {"audio": True, "video": True})
     answer, infos = await service.publish("L1", "teacher", offer)
     await publisher.evaluate("(sdp) => pc.setRemoteDescription({type: 'answer', sdp})", answer)
     sub_offer = await service.subscribe("L1", "student", [i.id for i in infos])
     assert sub_offer is not None
     await service.accept_answer(
-        "L1", "student", await subscriber.evaluate(_ANSWER_JS, sub_offer.sdp)
+        "L1", "student", await subscriber.evaluate(ANSWER_JS, sub_offer.sdp)
     )
     # The student's link loses every tenth packet of each stream for good: the same sequence
     # number is lost again when resent, so NACKs cannot hide it from the student's reports.
@@ -265,13 +240,13 @@ async def test_red_keeps_concealed_audio_under_two_percent_at_five_percent_loss(
 ) -> None:
     publisher, with_red, without_red = pages
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
-    offer = await publisher.evaluate(_PUBLISH_JS, False)
+    offer = await publisher.evaluate(PUBLISH_JS, {"audio": True, "video": False})
     answer, infos = await service.publish("L1", "teacher", offer)
     await publisher.evaluate("(sdp) => pc.setRemoteDescription({type: 'answer', sdp})", answer)
     for name, page in (("red", with_red), ("plain", without_red)):
         sub_offer = await service.subscribe("L1", name, [i.id for i in infos])
         assert sub_offer is not None
-        sub_answer = await page.evaluate(_ANSWER_JS, sub_offer.sdp)
+        sub_answer = await page.evaluate(ANSWER_JS, sub_offer.sdp)
         await service.accept_answer(
             "L1", name, sub_answer if name == "red" else _without_red(sub_answer)
         )

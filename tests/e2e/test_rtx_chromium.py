@@ -28,15 +28,14 @@ from media import _aiortc
 from media.ice import IceSettings
 from media.router import COUNTERS
 from media.service import MediaService, MediaSettings
+from tests.e2e.rawpc import ANSWER_JS, NEW_PC_JS, PUBLISH_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 PAGE = "http://localhost/rtx.html"
 
-_SETUP_JS = """
+_ONTRACK_JS = """
 () => {
-  const pc = new RTCPeerConnection({iceServers: []});
-  window.pc = pc;
   pc.ontrack = (event) => {
     if (event.track.kind !== 'video') return;
     const video = document.createElement('video');
@@ -45,29 +44,6 @@ _SETUP_JS = """
     document.body.appendChild(video);
     video.play();
   };
-  window.gathered = () => new Promise((resolve) => {
-    if (pc.iceGatheringState === 'complete') return resolve();
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') resolve();
-    });
-  });
-}
-"""
-_PUBLISH_JS = """
-async () => {
-  const stream = await navigator.mediaDevices.getUserMedia({audio: false, video: true});
-  for (const track of stream.getTracks()) pc.addTrack(track, stream);
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered();
-  return pc.localDescription.sdp;
-}
-"""
-_ANSWER_JS = """
-async (sdp) => {
-  await pc.setRemoteDescription({type: 'offer', sdp});
-  await pc.setLocalDescription(await pc.createAnswer());
-  await gathered();
-  return pc.localDescription.sdp;
 }
 """
 _INBOUND_VIDEO_JS = """
@@ -100,7 +76,8 @@ async def pages(browser: Browser) -> AsyncIterator[tuple[Page, Page]]:
         for _ in range(2):
             page = await context.new_page()
             await page.goto(PAGE)
-            await page.evaluate(_SETUP_JS)
+            await page.evaluate(NEW_PC_JS)
+            await page.evaluate(_ONTRACK_JS)
             opened.append(page)
         yield opened[0], opened[1]
     finally:
@@ -134,7 +111,7 @@ def _drop_every_tenth(packets: Any, ssrc: int) -> None:
 async def test_chromium_retransmits_on_rtx_both_ways(pages: tuple[Page, Page]) -> None:
     publisher, subscriber = pages
     service = MediaService(MediaSettings(ice=IceSettings.loopback()))
-    offer = await publisher.evaluate(_PUBLISH_JS)
+    offer = await publisher.evaluate(PUBLISH_JS, {"audio": False, "video": True})
     assert _video_rtx(offer) is not None, "Chromium no longer offers rtx for its video"
     answer, infos = await service.publish("L1", "teacher", offer)
     answered_rtx = _video_rtx(answer)
@@ -148,7 +125,7 @@ async def test_chromium_retransmits_on_rtx_both_ways(pages: tuple[Page, Page]) -
 
     sub_offer = await service.subscribe("L1", "student", [i.id for i in infos])
     assert sub_offer is not None
-    sub_answer = await subscriber.evaluate(_ANSWER_JS, sub_offer.sdp)
+    sub_answer = await subscriber.evaluate(ANSWER_JS, sub_offer.sdp)
     assert _video_rtx(sub_answer) is not None  # Chromium keeps rtx
     await service.accept_answer("L1", "student", sub_answer)
     transport = service.routers["L1"].subscribe["student"]
