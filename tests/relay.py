@@ -30,6 +30,8 @@ class Direction:
     """Share of datagrams dropped at random (seeded)."""
     only_rtp: bool = False
     """Apply ``loss`` to SRTP/SRTCP only (first byte 128–191, RFC 7983), not STUN or DTLS."""
+    only_ssrcs: frozenset[int] | None = None
+    """Apply ``loss`` to SRTP packets of these SSRCs only (read from the clear RTP header)."""
     forwarded: int = 0
     dropped: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -37,9 +39,18 @@ class Direction:
     def passes(self, data: bytes) -> bool:
         if self.drop:
             return False
-        if self.loss and (not self.only_rtp or (data and 127 < data[0] < 192)):
-            return self.rng.random() >= self.loss
-        return True
+        if not self.loss:
+            return True
+        rtp_or_rtcp = len(data) >= 12 and 127 < data[0] < 192
+        if self.only_ssrcs is not None:
+            # RTCP packet types are 192–223 in the second byte (RFC 5761 §4).
+            if not rtp_or_rtcp or 192 <= data[1] <= 223:
+                return True
+            if int.from_bytes(data[8:12], "big") not in self.only_ssrcs:
+                return True
+        elif self.only_rtp and not rtp_or_rtcp:
+            return True
+        return self.rng.random() >= self.loss
 
 
 class _Face(asyncio.DatagramProtocol):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media import rtx
-from media.router import COUNTERS, Codec, Consumer, Producer
+from media.router import COUNTERS, HISTORY_MAX_AGE, Codec, Consumer, Producer
 from media.rtp import (
     ReportBlock,
     build_nack,
@@ -193,6 +193,22 @@ def test_without_rtx_retransmissions_keep_the_media_ssrc() -> None:
     (h,) = [parse_header(p) for p in down.sent]
     assert (h.ssrc, h.payload_type, h.sequence_number) == (SUB_SSRC, SUB_PT, out)
     assert payload_of(down.sent[0]) == KEY
+
+
+def test_a_nack_repeated_after_a_lost_retransmission_is_answered_again_until_too_old() -> None:
+    producer, consumer, _, down = make_pair()
+    producer.receive(rtp(10, payload=KEY), 0.0)
+    out = parse_header(down.sent[0]).sequence_number
+    down.sent.clear()
+    for now in (0.1, 0.4, 0.9):  # the receiver asks again: each retransmission was lost
+        consumer.retransmit((out,), now)
+    assert len(down.sent) == 3
+    for packet in down.sent:
+        original = rtx.unwrap(packet, SUB_PT, SUB_SSRC)
+        assert original is not None and payload_of(original) == KEY
+        assert parse_header(original).sequence_number == out
+    consumer.retransmit((out,), HISTORY_MAX_AGE + 0.01)  # older than the history keeps
+    assert len(down.sent) == 3
 
 
 def test_a_refused_retransmission_takes_no_rtx_number() -> None:

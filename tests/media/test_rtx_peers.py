@@ -2,11 +2,18 @@
 
 A real aiortc publisher sends to the real server path (MediaService); a real aiortc subscriber,
 offered RTX, answers it and reaches the server through a UDP relay that, once media flows,
-drops a seeded 10 % of the server's SRTP toward it. The subscriber's own NACKs (aiortc's
-NackGenerator) are answered on its RTX stream: every packet seen below its SRTP is recorded,
-so the test sees which media packets were lost and which came back as RTX, and the subscriber
-keeps decoding. (The publisher side — a lossy uplink repaired through the publisher's RTX —
-is tests/media/test_upstream_repair.py.)
+drops a seeded 10 % of the server's video packets toward it. The subscriber's own NACKs
+(aiortc's NackGenerator) are answered on its RTX stream: every packet seen below its SRTP is
+recorded, so the test sees which media packets were lost and which came back as RTX, and the
+subscriber keeps decoding. (The publisher side — a lossy uplink repaired through the
+publisher's RTX — is tests/media/test_upstream_repair.py.)
+
+The relay spares the RTX stream. aiortc's receiver asks again for a packet only when it sees
+a new gap, and its jitter buffer waits for a missing packet until 128 later ones have arrived
+(8.5 s of this stream): one lost retransmission would stall its decoding for the whole test,
+which says nothing of the server. A repeated request is answered like the first
+(tests/media/test_rtx.py); a browser asks again on its own timer
+(tests/e2e/test_rtx_chromium.py).
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ async def test_an_aiortc_subscriber_offered_rtx_is_repaired_through_it() -> None
     transport.send_rtp = record  # type: ignore[method-assign]
     try:
         assert await wait_for(lambda: len(seen) > 20 and len(rx.video_frames) > 3, timeout=15)
-        relay.ab.only_rtp = True
+        relay.ab.only_ssrcs = frozenset({consumer.ssrc})
         relay.ab.loss = LOSS
         lossy_from = time.monotonic()
         holds = COUNTERS.allocation_holds
@@ -97,23 +104,22 @@ async def test_an_aiortc_subscriber_offered_rtx_is_repaired_through_it() -> None
         headers = [parse_header(p) for p in repairs]
         assert {h.payload_type for h in headers} == {consumer.rtx.payload_type}
         rtx_seqs = [h.sequence_number for h in headers]
-        # The RTX stream's own numbering: contiguous but for what the relay dropped.
-        assert all(0 < seq_diff(b, a) <= 4 for a, b in itertools.pairwise(rtx_seqs))
+        # The RTX stream's own numbering: contiguous.
+        assert all(seq_diff(b, a) == 1 for a, b in itertools.pairwise(rtx_seqs))
         unwrapped = [rtx.unwrap(p, consumer.payload_type, consumer.ssrc) for p in repairs]
         assert all(u for u in unwrapped)
         osns = {seq_diff(parse_header(u).sequence_number, first) for u in unwrapped if u}
         assert osns - set(range(-200, span + 200)) == set()
         assert osns & originals == set()  # only what the media stream lost came back
-        # Every packet the media stream lost was NACKed and resent on the RTX stream; most
-        # of those arrived (the relay drops 10 % of them too, and aiortc's receiver asks
-        # again only when it sees a new gap).
+        # Every packet the media stream lost was NACKed, resent on the RTX stream, and
+        # arrived.
         resent = {
             seq_diff(int.from_bytes(p[h.payload_offset : h.payload_offset + 2], "big"), first)
             for p, h in ((p, parse_header(p)) for p in sent)
             if h.ssrc == consumer.rtx.ssrc and h.payload_offset + 2 < len(p) and not p[0] & 0x20
         }
         assert lost <= resent, sorted(lost - resent)
-        assert len(osns & lost) >= 0.8 * len(lost), (len(osns & lost), len(lost))
+        assert lost <= osns, sorted(lost - osns)
         # It kept decoding.
         assert sum(rx.frames_of.values()) - frames_before > 5 * SECONDS
         assert close_to(rx.mean_rgb(), (200, 40, 40))
