@@ -8,6 +8,7 @@ transport's timer played by calling ``due`` every ``NACK_TICK``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable
@@ -208,8 +209,12 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
         transport=sfu_side,  # type: ignore[arg-type]
     )
     consumer = Consumer(
-        consumer_id="co", producer=producer, transport=subscriber, ssrc=777, payload_type=120
-    )  # type: ignore[arg-type]
+        consumer_id="co",
+        producer=producer,
+        transport=subscriber,  # type: ignore[arg-type]
+        ssrc=777,
+        payload_type=120,
+    )
     producer.add_consumer(consumer)
     sent: dict[int, bytes] = {}
     retransmissions = 0
@@ -241,6 +246,10 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
             down.send(publisher_hears(packet))
         sfu_side.rtcp.clear()
 
+    def publish_and_report(n: int) -> None:
+        publish(n)
+        sfu_sends_rtcp()
+
     def tick() -> None:
         due = producer.nacks.due(sim.now, 2 * up.delay)
         if due:
@@ -249,7 +258,7 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
 
     count = int(seconds * rate)
     for n in range(count):
-        sim.at(n / rate, lambda n=n: (publish(n), sfu_sends_rtcp()))
+        sim.at(n / rate, functools.partial(publish_and_report, n))
     if repeat:
         sim.at(NACK_TICK, tick)
     for k in range(int((seconds + 2) / 0.005)):

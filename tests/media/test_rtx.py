@@ -136,7 +136,7 @@ def make_pair(
         rtx_ssrc=SUB_RTX_SSRC if subscriber_rtx else None,
         rtx_payload_type=SUB_RTX_PT if subscriber_rtx else None,
     )
-    down._tcc_word = (5 << 4 | 1) << 24
+    down._tcc_word = (5 << 4 | 1) << 24  # type: ignore[attr-defined]
     producer.add_consumer(consumer)
     return producer, consumer, up, down
 
@@ -176,7 +176,7 @@ def test_retransmissions_go_on_the_rtx_stream_with_contiguous_numbers_and_the_os
     assert (consumer.packets, consumer.octets, consumer.next_seq) == before
     assert consumer.rtx is not None and consumer.rtx.packets == 4
     assert COUNTERS.retransmitted_packets == retransmitted + 4
-    assert down._retransmitted > 0
+    assert down._retransmitted > 0  # type: ignore[attr-defined]
     # What the subscriber unwraps is the packet it missed.
     for packet, i in zip(down.sent, order, strict=True):
         original = rtx.unwrap(packet, SUB_PT, SUB_SSRC)
@@ -218,7 +218,8 @@ def test_a_refused_retransmission_takes_no_rtx_number() -> None:
     assert consumer.rtx is not None
     rtx_seq = consumer.rtx.next_seq
     # A queue of more than MAX_RETRANSMIT_DELAY: the retransmission would come too late.
-    assert down.pacer.push(("nothing",), int(down.pacer.rate / 8 * 0.5))
+    pacer = down.pacer  # type: ignore[attr-defined]
+    assert pacer.push(("nothing",), int(pacer.rate / 8 * 0.5))
     refused = COUNTERS.retransmissions_refused
     consumer.retransmit((out,), 0.1)
     assert COUNTERS.retransmissions_refused == refused + 1
