@@ -33,6 +33,7 @@ from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
 
 from . import api
 from .config import Settings
+from .http_guard import HttpGuard
 
 if TYPE_CHECKING:
     from classroom.records import Records
@@ -168,10 +169,20 @@ ESTIMATE_BUCKETS = (100_000, 200_000, 300_000, 500_000, 800_000, 1_200_000, 2_00
 
 
 class _Collector:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, http_guard: HttpGuard) -> None:
         self.services = services
+        self.http_guard = http_guard
 
     def collect(self) -> Any:
+        cut = CounterMetricFamily(
+            "lophoc_http_cut",
+            "HTTP connections closed because a request was not read in time "
+            "(head_timeout, request_timeout) or too many were waiting (too_many_in_progress).",
+            labels=["reason"],
+        )
+        for reason, count in self.http_guard.cuts.items():
+            cut.add_metric([reason], count)
+        yield cut
         for name, value in self.services.media.counters().items():
             family = CounterMetricFamily(f"lophoc_rtp_{name}", f"Media plane counter {name}.")
             family.add_metric([], value)
@@ -205,7 +216,9 @@ class _Collector:
 
 async def metrics(request: Request) -> Response:
     registry = CollectorRegistry()
-    registry.register(_Collector(request.app.state.services))  # type: ignore[arg-type]
+    registry.register(
+        _Collector(request.app.state.services, request.app.state.http_guard)  # type: ignore[arg-type]
+    )
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -351,4 +364,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/classes/{class_id}/report", _page("class-report.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.http_guard = HttpGuard(settings.http)
+    return app

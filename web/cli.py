@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import ipaddress
 import logging
+import resource
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,10 +30,8 @@ import uvicorn
 from media.ice import IceSettings
 
 from .app import create_app
-from .config import Settings, parse_networks
+from .config import Settings, parse_networks, uvicorn_config
 from .tls import ensure_self_signed
-
-WS_MAX_SIZE = 64 * 1024  # signaling frame limit (docs/protocol.md); bigger frames close 1009
 
 
 def lan_addresses() -> list[str]:
@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="who waits to be let in when a lesson starts (default: guests, i.e. everyone "
         "not on the class list); teachers change it in the lesson",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        help="address or network (CIDR) of a reverse proxy whose X-Forwarded-For names the "
+        "client (repeatable; default: none, not even loopback)",
+    )
     serve.add_argument("--log-level", default="info")
     add_admin_parser(sub)
     return parser
@@ -197,6 +204,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         )
     except ValueError as exc:
         raise SystemExit(f"lophoc: --ice-accept: {exc}") from exc
+    try:
+        proxies = parse_networks(args.trusted_proxy)
+    except ValueError as exc:
+        raise SystemExit(f"lophoc: --trusted-proxy: {exc}") from exc
     ice = IceSettings(
         addresses=tuple(args.ice_address) or None,
         public_address=args.ice_public_address,
@@ -217,6 +228,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_origins=tuple(args.allowed_origin),
         ice=ice,
         waiting_room=args.waiting_room,
+        trusted_proxies=proxies,
     )
 
 
@@ -243,19 +255,25 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         print(f"  {url}", flush=True)
     if settings.tls and settings.cert is None:
         print("The certificate is self-signed: each browser asks once to accept it.", flush=True)
-    config = uvicorn.Config(
+    raise_open_files_limit()
+    config = uvicorn_config(
+        settings,
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        log_level=log_level,
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
-        ws_max_size=WS_MAX_SIZE,
-        ws_per_message_deflate=False,  # no compression: no compression bombs
-        log_level=log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
     )
     uvicorn.Server(config).run()
+
+
+def raise_open_files_limit() -> None:
+    """Every socket is a file: take the hard limit the system allows (often 1,024 soft),
+    so a crowd of slow connections meets the HTTP limits before the descriptor limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def read_password(from_stdin: bool) -> str:

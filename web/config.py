@@ -10,9 +10,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import uvicorn
 
 from media.ice import IceSettings
 from signaling.limits import Limits
+from web.http_guard import HttpLimits
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,11 @@ class Settings:
     waiting_room: str = "guests"
     """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
     class list wait) or ``nobody``; the teacher changes it during the lesson."""
+    http: HttpLimits = field(default_factory=HttpLimits)
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client. From
+    any other address (loopback included) those headers are ignored: every per-address limit
+    counts the address the connection really comes from."""
 
     @property
     def db_url(self) -> str:
@@ -43,3 +52,26 @@ class Settings:
 
 def parse_networks(values: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def uvicorn_config(
+    settings: Settings, app: Any, *, log_level: str = "info", **tls: Any
+) -> uvicorn.Config:
+    """The HTTP server's configuration, the same for ``lophoc serve`` and the tests (``app``
+    from ``web.app.create_app``, which holds the request read limits)."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=app.state.http_guard.protocol,
+        ws_max_size=settings.limits.max_frame_bytes,  # bigger frames close 1009
+        ws_per_message_deflate=False,  # no compression: no compression bombs
+        # uvicorn trusts X-Forwarded-For from loopback unless told otherwise: here only
+        # from the configured proxies.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=[str(n) for n in settings.trusted_proxies],
+        log_level=log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        **tls,
+    )
