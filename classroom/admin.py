@@ -11,9 +11,13 @@ administrator's session to create anyone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from classroom.accounts import SchoolClass, User, UserRole
 from classroom.errors import ClassroomError
@@ -41,11 +45,23 @@ from classroom.storage import open_database
 
 @asynccontextmanager
 async def admin_records(
-    database_url: str, *, hasher: PasswordHasher | None = None
+    database_url: str, *, link_key_file: Path | None = None, hasher: PasswordHasher | None = None
 ) -> AsyncIterator[Records]:
-    """Open (and migrate) the database and build the records services for one command."""
+    """Open (and migrate) the database and build the records services for one command.
+    ``link_key_file``: the server's join-link key (:func:`classroom.links.load_link_secret`);
+    by default ``link.key`` beside an SQLite file, as ``lophoc serve`` keeps it."""
+    if link_key_file is None:
+        sqlite_file = make_url(database_url).database
+        if make_url(database_url).get_backend_name() == "sqlite" and sqlite_file:
+            link_key_file = Path(sqlite_file).parent / "link.key"
     async with await open_database(database_url) as database:
-        yield await open_records(database, MemoryFailureLimiter(), hasher=hasher)
+        yield await open_records(
+            database,
+            MemoryFailureLimiter(),
+            hasher=hasher,
+            link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None,
+            link_key_file=link_key_file,
+        )
 
 
 async def create_user(

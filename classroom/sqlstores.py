@@ -728,20 +728,18 @@ class SqlSecretStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def get_or_create(self, name: str, new_value: str, now: datetime) -> str:
-        statement = (
-            _insert(self._engine, server_secrets)
-            .values(name=name, value=new_value, created_at=now)
-            .on_conflict_do_nothing(index_elements=[server_secrets.c.name])
-        )
-        async with self._engine.begin() as connection:
-            await connection.execute(statement)
-            value: str = (
+    async def get(self, name: str) -> str | None:
+        async with self._engine.connect() as connection:
+            value: str | None = (
                 await connection.execute(
                     select(server_secrets.c.value).where(server_secrets.c.name == name)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
         return value
+
+    async def delete(self, name: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(server_secrets).where(server_secrets.c.name == name))
 
 
 # --- safety: audit log, bans, incidents ---------------------------------------------------------

@@ -27,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
 from classroom.errors import ClassroomError
 from classroom.lessons import LessonService
+from classroom.links import LinkKeyError
 from media.service import MediaService, MediaSettings
 from signaling.hub import Hub
 from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
@@ -73,9 +74,21 @@ async def build_services(settings: Settings) -> Services:
 
         redis = None
         limiter = MemoryFailureLimiter()
-    records = await open_records(
-        database, limiter, link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None
-    )
+    try:
+        records = await open_records(
+            database,
+            limiter,
+            link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None,
+            link_key_file=settings.link_key_path,
+            # Several nodes (Redis) must share one key: none of them makes its own.
+            create_link_key=settings.redis_url is None,
+        )
+    except LinkKeyError as exc:
+        logger.error("lophoc cannot start: %s", exc)
+        await database.close()
+        if redis is not None:
+            await redis.aclose()
+        raise
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
     hub = Hub(waiting_room=settings.waiting_room)

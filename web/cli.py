@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="address or network (CIDR) of a reverse proxy whose X-Forwarded-For names the "
         "client (repeatable; default: none, not even loopback)",
     )
+    serve.add_argument(
+        "--link-key-file",
+        type=Path,
+        default=None,
+        help="the key join links are signed with, readable only by lophoc's user (default: "
+        "link.key in the data dir, created on first start by a single server; several "
+        "servers with --redis need a copy of one key each, or LOPHOC_LINK_SECRET)",
+    )
     serve.add_argument("--log-level", default="info")
     add_admin_parser(sub)
     return parser
@@ -229,6 +237,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ice=ice,
         waiting_room=args.waiting_room,
         trusted_proxies=proxies,
+        link_key_file=args.link_key_file,
     )
 
 
@@ -309,7 +318,7 @@ def run_admin(args: argparse.Namespace) -> int:
             return 1
 
     async def run(action: Callable[[admin.Records], Awaitable[None]]) -> None:
-        async with admin.admin_records(url) as records:
+        async with admin.admin_records(url, link_key_file=args.data_dir / "link.key") as records:
             await action(records)
 
     async def action(records: admin.Records) -> None:

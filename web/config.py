@@ -38,10 +38,17 @@ class Settings:
     """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
     class list wait) or ``nobody``; the teacher changes it during the lesson."""
     http: HttpLimits = field(default_factory=HttpLimits)
+    link_key_file: Path | None = None
+    """The key join links are signed with (default ``link.key`` in the data directory);
+    ``LOPHOC_LINK_SECRET`` overrides it."""
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     """Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` name the client. From
     any other address (loopback included) those headers are ignored: every per-address limit
     counts the address the connection really comes from."""
+
+    @property
+    def link_key_path(self) -> Path:
+        return self.link_key_file if self.link_key_file is not None else self.data_dir / "link.key"
 
     @property
     def db_url(self) -> str:

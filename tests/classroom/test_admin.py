@@ -38,7 +38,9 @@ def db(data_dir: Path) -> list[str]:
 async def login(data_dir: Path, username: str, password: str) -> str:
     url = f"sqlite+aiosqlite:///{data_dir}/lophoc.sqlite3"
     async with await open_database(url) as database:
-        records = await open_records(database, MemoryFailureLimiter())
+        records = await open_records(
+            database, MemoryFailureLimiter(), link_key_file=data_dir / "link.key"
+        )
         session = await records.accounts.login(username, password, "127.0.0.1")
         return session.user.role
 
