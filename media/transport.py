@@ -150,6 +150,7 @@ class Transport:
         self.closed = False
         self.connected = False
         self.candidates_added = 0
+        self.candidates_offered = 0  # trickled, accepted or not
         self._on_state = on_state
         self._dtls: Any = None
         self._rx: Any = None
@@ -277,6 +278,11 @@ class Transport:
                     END_OF_CANDIDATES_PATIENCE, self._patience_over
                 )
             return True
+        if self.candidates_offered >= self.ice.candidates_per_pc:
+            raise MediaError(
+                "too_many_candidates", "This connection has sent too many ICE candidates."
+            )
+        self.candidates_offered += 1
         line = str(candidate.get("candidate") or "")
         if line.startswith("a="):
             line = line[2:]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -90,7 +91,13 @@ async def build_services(settings: Settings) -> Services:
             await redis.aclose()
         raise
     lessons = LessonService(database.lessons, limiter, links=records.links)
-    media = MediaService(MediaSettings(ice=settings.ice))
+    media = MediaService(
+        MediaSettings(
+            ice=dataclasses.replace(
+                settings.ice, candidates_per_pc=settings.limits.candidates_per_pc
+            )
+        )
+    )
     hub = Hub(waiting_room=settings.waiting_room)
     media.on_downlink = hub.downlink_changed
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
