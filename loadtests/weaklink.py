@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import struct
@@ -219,6 +220,7 @@ class Rig:
             workdir, hosts=dict(HOSTS), prefix=PREFIX, router_address=ROUTER, phones=PHONES
         )
         self.base = f"https://{SERVER}:{PORT}"
+        self.metrics_token = secrets.token_urlsafe(24)
         self.server: subprocess.Popen[bytes] | None = None
         self.server_log_path = workdir / "serve.log"
         self._server_log: IO[bytes] | None = None
@@ -274,7 +276,13 @@ class Rig:
             stdin=subprocess.DEVNULL,
             stdout=self._server_log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": str(REPO),
+                # /metrics answers another host only with the token.
+                "LOPHOC_METRICS_TOKEN": self.metrics_token,
+            },
         )
 
     async def _start_server(self) -> None:
@@ -387,7 +395,10 @@ class Rig:
         own link: never the student's shaped one)."""
         assert self.teacher is not None
         text: str = await self.teacher.evaluate(
-            "async () => (await fetch('/metrics', {cache: 'no-store'})).text()"
+            """async (token) => (await fetch('/metrics', {
+                 cache: 'no-store', headers: {Authorization: `Bearer ${token}`},
+               })).text()""",
+            self.metrics_token,
         )
         return parse_prometheus_counter(text, name)
 

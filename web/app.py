@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -234,7 +236,30 @@ class _Collector:
         yield people
 
 
+def metrics_allowed(request: Request, token: str | None) -> bool:
+    """``/metrics`` tells how many lessons and people are live: with a configured token only
+    to a request bearing it; without one only to this host itself, and not through a proxy
+    (a request that names a forwarded client came from elsewhere)."""
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    if not metrics_allowed(request, services.settings.metrics_token):
+        return _error(
+            403,
+            "forbidden",
+            "Metrics are served to this host only, or with the configured token.",
+        )
     registry = CollectorRegistry()
     registry.register(
         _Collector(request.app.state.services, request.app.state.http_guard)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import contextlib
 import getpass
 import ipaddress
 import logging
+import os
 import resource
 import sys
 from collections.abc import Awaitable, Callable
@@ -238,6 +239,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         waiting_room=args.waiting_room,
         trusted_proxies=proxies,
         link_key_file=args.link_key_file,
+        metrics_token=os.environ.get("LOPHOC_METRICS_TOKEN") or None,
     )
 
 

@@ -38,6 +38,9 @@ class Settings:
     """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
     class list wait) or ``nobody``; the teacher changes it during the lesson."""
     http: HttpLimits = field(default_factory=HttpLimits)
+    metrics_token: str | None = None
+    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>``;
+    else only requests from this host that came through no proxy."""
     link_key_file: Path | None = None
     """The key join links are signed with (default ``link.key`` in the data directory);
     ``LOPHOC_LINK_SECRET`` overrides it."""
