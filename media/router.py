@@ -53,6 +53,7 @@ from .rtx import payload as rtx_payload
 from .rtx import unwrap as unwrap_rtx
 
 if TYPE_CHECKING:
+    from .policing import Policer
     from .transport import PublishTransport, SubscribeTransport
 
 HISTORY_SIZE = 1024
@@ -103,6 +104,8 @@ class Counters:
         "nacks_received",
         "paced_dropped",
         "padding_packets",
+        "policed_bytes",
+        "policed_packets",
         "probes",
         "received_packets",
         "refused_destinations",
@@ -129,6 +132,8 @@ class Counters:
     nacks_received: int
     paced_dropped: int
     padding_packets: int
+    policed_bytes: int
+    policed_packets: int
     probes: int
     received_packets: int
     refused_destinations: int
@@ -167,6 +172,7 @@ class Producer:
         red: RedSource | None = None,
         rtx_ssrc: int | None = None,
         rtx_payload_type: int | None = None,
+        policer: Policer | None = None,
     ) -> None:
         self.id = producer_id
         self.mid = mid  # the publisher's media section
@@ -188,6 +194,7 @@ class Producer:
         self.stats = ReceiveStats(codec.clock_rate)
         self.nacks = NackTracker()  # asked again by the publish transport's NACK timer
         self.keyframes = KeyframeThrottle(keyframe_interval)
+        self.policer = policer  # media.policing: drops what is far above the negotiated rate
         # Retransmission history: slot = seq & mask → (seq, arrival time, packet bytes).
         self.history: list[tuple[int, float, bytes] | None] = [None] * HISTORY_SIZE
         # The publisher's latest sender report: (NTP timestamp, RTP timestamp).
@@ -217,6 +224,11 @@ class Producer:
             offset += 4 + (((data[offset + 2] << 8) | data[offset + 3]) << 2)
         if offset > n or n < 12 or (b0 & 0x20 and (data[-1] == 0 or offset + data[-1] > n)):
             COUNTERS.dropped_malformed += 1
+            return
+        policer = self.policer
+        if policer is not None and not policer.admit(n, now):
+            COUNTERS.policed_packets += 1
+            COUNTERS.policed_bytes += n
             return
         _, b1, seq, ts, _ = HEADER.unpack_from(data)
         self.packets += 1

@@ -55,6 +55,7 @@ from .extensions import answered_transport_cc, offer_transport_cc
 from .feedback import reflected_fraction_lost
 from .ice import IceSettings
 from .pacer import Pacer
+from .policing import Policer
 from .red import RedSink, RedSource
 from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream
 from .rtp import (
@@ -547,6 +548,7 @@ class PublishTransport(Transport):
                 red=RedSource(red[0], red[1]) if red and red[1] == main.payloadType else None,
                 rtx_ssrc=_rtx_ssrc(media),
                 rtx_payload_type=rtx_type,
+                policer=Policer.for_stream(media.kind, self.max_video_bitrate),
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)
