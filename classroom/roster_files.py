@@ -174,8 +174,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "trở đi không được đọc. Hãy nhập từng lớp một.",
     ),
     "malformed_csv": (
-        "The quotation marks on this line are broken.",
-        "Dấu ngoặc kép trên dòng này bị lỗi.",
+        "The quotation marks on this line are broken (or one cell is extremely long).",
+        "Dấu ngoặc kép trên dòng này bị lỗi (hoặc có một ô quá dài).",
     ),
     "not_utf8": (
         "This line has bytes that are not UTF-8 (a damaged or mixed-up character).",

@@ -34,6 +34,7 @@ correctly when the file is double-clicked.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -214,7 +215,9 @@ class RosterService:
     ) -> ImportResult:
         """Validate the whole file (CSV or ``.xlsx``), then apply it; ``bad_roster`` (nothing
         imported) if anything in it is wrong."""
-        rows = parse_roster(data)
+        # Reading a workbook takes a fraction of a second of CPU: off the event loop, which
+        # also carries the live lessons' signaling and media.
+        rows = await asyncio.to_thread(parse_roster, bytes(data))
         result = await self._store.import_rows(
             class_id, rows, self._clock(), withdraw_missing=withdraw_missing
         )
@@ -234,7 +237,7 @@ class RosterService:
         """What :meth:`import_csv` would do with ``data``, as JSON, writing nothing: how the
         file was read, every data row with its problems or its planned change, every problem,
         and the students who are not in the file. ``ok`` is whether the import would run."""
-        read = read_roster(data)
+        read = await asyncio.to_thread(read_roster, bytes(data))
         entries = await self._store.roster(class_id, include_withdrawn=True)
         plan = plan_import(entries, read.rows, withdraw_missing=withdraw_missing)
         by_line = {planned.row.line: planned for planned in plan.rows}
