@@ -19,7 +19,7 @@ What is read:
   are combining marks there, composed here by NFC) or Windows-1252 (Western Windows), whichever
   reads as Vietnamese letters; when neither does the file is refused, saying so. A mostly UTF-8
   file with a few broken bytes has those lines reported (``not_utf8``).
-* **Letters already lost**: a name with ``?`` (or U+FFFD) next to letters, as "Nguy?n Văn An"
+* **Letters already lost**: a name with ``?`` (or U+FFFD), as "Nguy?n Văn An"
   when a program saved Vietnamese in an encoding without those letters, is refused with
   ``letters_replaced``: the letters are gone from the file and only the original can give them
   back.
@@ -233,6 +233,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
 _CODE: Final = re.compile(r"[A-Z0-9._-]+")
 _SCIENTIFIC: Final = re.compile(r"[0-9](?:[.,][0-9]+)?E\+?[0-9]+", re.IGNORECASE)
 _REPLACED: Final = re.compile(r"\w\?|\?\w|\ufffd")
+"""A letter lost in a file: ``?`` next to a letter, or U+FFFD (used to tell the encodings)."""
 _ZERO_FORMAT: Final = re.compile(r'^(?:"(?P<prefix>[^"]*)")?(?P<zeros>0+)$')
 
 # Vietnamese letters outside ASCII, lower and upper case.
@@ -587,6 +588,9 @@ def _read_csv(raw: bytes, out: RosterFile) -> None:
         return
     out.encoding = decoded.encoding
     text = decoded.text
+    if not text.strip(" \t\r\n\x00\ufeff"):
+        out.issues.append(RosterIssue("empty_file"))
+        return
     forced: str | None = None
     first_end = text.find("\n")
     first = (text if first_end < 0 else text[:first_end]).strip()
@@ -949,8 +953,8 @@ def _roster_name(value: str) -> tuple[str | None, str | None]:
     name = " ".join(name.split())
     if not name:
         return None, "bad_name"
-    if _REPLACED.search(name):
-        return None, "letters_replaced"
+    if "?" in name or "\ufffd" in name:
+        return None, "letters_replaced"  # no name has a question mark: a letter was lost
     if len(name) > MAX_NAME_LENGTH:
         return None, "name_too_long"
     if name.startswith(FORMULA_START):

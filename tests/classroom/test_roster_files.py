@@ -136,11 +136,19 @@ def test_letters_already_replaced_by_question_marks_are_refused_saying_so() -> N
     assert "“?”" in first["messages"]["vi"] and "Windows-1252" in first["messages"]["vi"]
     with pytest.raises(ClassroomError):
         parse_roster(data)
-    # In a UTF-8 file too, and the Unicode replacement character.
-    assert issues("Mã HS,Họ và tên\nHS1,Nguy?n An\nHS2,Tr\ufffdn B\n".encode()) == [
+    # In a UTF-8 file too, a lone "?" and the Unicode replacement character.
+    assert issues("Mã HS,Họ và tên\nHS1,Nguy?n An\nHS2,Tr\ufffdn B\nHS3,Lê ?\n".encode()) == [
         (2, "letters_replaced"),
         (3, "letters_replaced"),
+        (4, "letters_replaced"),
     ]
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\r\n", b"\xef\xbb\xbf\r\n", "\ufeff\r\n".encode("utf-16"), b"\xff\xfe"]
+)
+def test_an_empty_file_says_so(data: bytes) -> None:
+    assert issues(data) == [(None, "empty_file")]
 
 
 def test_windows_1252_without_lost_letters_is_read() -> None:

@@ -60,8 +60,8 @@ page.exportLink.href = `${base}/roster.csv`;
 let schoolClass = null;
 /** @type {number | null} */
 let studentCount = null;
-/** The file the shown preview is of, and that preview. */
-/** @type {File | null} */
+/** The bytes the shown preview is of, and that preview. */
+/** @type {Blob | null} */
 let checkedFile = null;
 /** @type {any} */
 let preview = null;
@@ -276,9 +276,11 @@ async function check() {
   }
   page.check.disabled = true;
   try {
-    const data = await api(`${base}/roster${query(true)}`, { method: "PUT", file });
+    // The bytes checked are the bytes imported, even if the file changes on disk meanwhile.
+    const bytes = new Blob([await file.arrayBuffer()]);
+    const data = await api(`${base}/roster${query(true)}`, { method: "PUT", file: bytes });
     preview = data.preview;
-    checkedFile = file;
+    checkedFile = bytes;
     show(page.notice, false);
     imported = null;
     renderPreview();
@@ -320,7 +322,7 @@ page.file.addEventListener("change", () => {
   if (page.file.files?.length) check();
 });
 page.withdraw.addEventListener("change", () => {
-  if (checkedFile) check();
+  if (preview) check();
 });
 page.confirm.addEventListener("click", confirmImport);
 onLanguageChange(render);
