@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from classroom.admin import admin_records
 from classroom.passwords import PasswordHasher
@@ -91,6 +91,32 @@ async def test_a_teacher_checks_a_file_sees_its_problems_then_imports_a_good_one
     await expect(page).to_have_url(roster_url)
     await expect(tid(page, "roster-title")).to_have_text("Danh sách học sinh lớp 7A")
     await expect(tid(page, "roster-count")).to_have_text("Lớp hiện có 3 học sinh.")
+    await expect(tid(page, "roster-preview")).to_be_hidden()
+
+    # A file that cannot be read at all: said so, no table, nothing to confirm.
+    old_excel: FilePayload = {
+        "name": "lop7a.xls",
+        "mimeType": "application/vnd.ms-excel",
+        "buffer": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1024,
+    }
+    await tid(page, "roster-file").set_input_files(old_excel)
+    unreadable = page.locator('[data-testid="roster-error"][data-reason="xls_not_supported"]')
+    await expect(unreadable).to_contain_text("Cả tệp")
+    await expect(unreadable).to_contain_text("Excel 97-2003")
+    await expect(tid(page, "roster-table")).to_be_hidden()
+    await expect(tid(page, "roster-missing")).to_be_hidden()
+    await expect(tid(page, "roster-confirm")).to_be_disabled()
+    await seen(page, "roster-error")
+
+    # Over the size limit: refused before it is sent.
+    too_big: FilePayload = {
+        "name": "big.csv",
+        "mimeType": "text/csv",
+        "buffer": b"x" * (1024 * 1024 + 1),
+    }
+    await tid(page, "roster-file").set_input_files(too_big)
+    await expect(tid(page, "roster-page-error")).to_have_attribute("data-code", "too_big")
+    await expect(tid(page, "roster-page-error")).to_contain_text("lớn hơn 1 MiB")
     await expect(tid(page, "roster-preview")).to_be_hidden()
 
     # A workbook with three problems: listed, and shown on their rows; nothing to confirm.

@@ -42,6 +42,7 @@ const page = {
   errorList: need("roster-error-list"),
   confirmText: need("roster-confirm-text"),
   confirm: /** @type {HTMLButtonElement} */ (need("roster-confirm")),
+  table: need("roster-table"),
   rows: need("roster-rows"),
   noRows: need("roster-no-rows"),
   missing: need("roster-missing"),
@@ -215,11 +216,15 @@ function renderPreview() {
       ),
     );
   }
-  show(page.noRows, preview.rows.length === 0);
+  // A file that could not be read at all has no rows to show, and "who is not in the file"
+  // would only alarm: both wait for a file that can be read.
+  const unread = preview.rows.length === 0 && preview.errors.length > 0;
+  show(page.noRows, preview.rows.length === 0 && !unread);
+  show(page.table, !unread);
 
   page.missingList.replaceChildren();
-  show(page.missing, preview.missing.length > 0);
-  if (preview.missing.length) {
+  show(page.missing, preview.missing.length > 0 && !unread);
+  if (preview.missing.length && !unread) {
     setText(page.missingTitle, preview.withdraw_missing ? "roster.missing_withdraw" : "roster.missing_keep", { count: preview.missing.length });
     for (const student of preview.missing) {
       page.missingList.append(
@@ -251,6 +256,13 @@ async function loadClass() {
   renderHead();
 }
 
+/** The file is over the limit: said in the page's words (the API's `too_big` is generic). */
+function showTooBig() {
+  page.error.dataset.code = "too_big";
+  setText(page.error, "roster.file_too_big");
+  show(page.error);
+}
+
 function query(dryRun) {
   const params = new URLSearchParams();
   if (dryRun) params.set("dry_run", "true");
@@ -271,7 +283,7 @@ async function check() {
     return;
   }
   if (file.size > MAX_FILE_BYTES) {
-    showApiError(page.error, new ApiError(413, "too_big"));
+    showTooBig();
     return;
   }
   page.check.disabled = true;
@@ -287,7 +299,8 @@ async function check() {
     const target = preview.ok ? page.preview : page.errors;
     target.scrollIntoView({ block: "start" });
   } catch (error) {
-    showApiError(page.error, error);
+    if (error instanceof ApiError && error.code === "too_big") showTooBig();
+    else showApiError(page.error, error);
   } finally {
     page.check.disabled = false;
   }

@@ -356,6 +356,7 @@ export default Object.freeze({
   "roster.file_hint": "An Excel file (.xlsx) or CSV with a “Mã HS” (student code) column and a “Họ và tên” (full name) column, and optionally “SĐT phụ huynh” (parent's phone). The file is only checked: nothing is imported until you confirm.",
   "roster.withdraw": "Withdraw the students who are not in the file",
   "roster.withdraw_hint": "Nobody is deleted: withdrawn students stay in the attendance reports.",
+  "roster.file_too_big": "The file is larger than 1 MiB. A class list is much smaller: save only the class's sheet, or as CSV.",
   "roster.check": "Check the file",
   "roster.export": "Download the current list (CSV)",
   "roster.preview_heading": "Check result",

@@ -356,6 +356,7 @@ export default Object.freeze({
   "roster.file_hint": "Tệp Excel (.xlsx) hoặc CSV, có cột “Mã HS” và “Họ và tên” (có thể thêm “SĐT phụ huynh”). Tệp chỉ được kiểm tra, chưa nhập gì cho đến khi bạn xác nhận.",
   "roster.withdraw": "Cho thôi học những học sinh không có trong tệp",
   "roster.withdraw_hint": "Không xoá ai: học sinh thôi học vẫn còn trong báo cáo chuyên cần.",
+  "roster.file_too_big": "Tệp lớn hơn 1 MiB. Danh sách một lớp nhỏ hơn nhiều: hãy chỉ lưu trang tính của lớp, hoặc lưu dạng CSV.",
   "roster.check": "Kiểm tra tệp",
   "roster.export": "Tải danh sách hiện tại (CSV)",
   "roster.preview_heading": "Kết quả kiểm tra",
