@@ -10,7 +10,8 @@ What is read:
   recognised header row, title rows and merged cells above it skipped. Numbers in a code or
   contact column come back as the school typed them: ``1001`` not ``1001.0``, and a cell shown
   as ``0912345678`` through a ``0000000000`` number format keeps its leading zero. The old
-  binary ``.xls`` format is refused with its own code.
+  binary ``.xls`` format, password-protected workbooks and OpenDocument ``.ods`` files are
+  refused, each with its own code saying how to save the file instead.
 * **CSV and text** separated by ``,``, ``;`` (what Excel writes where the decimal mark is a
   comma, as in Vietnam) or a tab (Excel's "Unicode text"); Excel's ``sep=;`` first line is
   understood. The separator is the one under which a header row is recognised.
@@ -82,6 +83,8 @@ ROW_REASONS: Final = (
     "empty_file",
     "unknown_encoding",  # not UTF-8/UTF-16, and not readable as Vietnamese in 1258 or 1252
     "xls_not_supported",  # the Excel 97-2003 binary format
+    "xlsx_encrypted",  # a workbook protected by a password (an encrypted OLE package)
+    "ods_not_supported",  # an OpenDocument spreadsheet (LibreOffice's own format)
     "bad_xlsx",  # a zip or workbook that cannot be read
     "xlsx_too_big",  # unpacks to more than MAX_XLSX_UNPACKED_BYTES or MAX_XLSX_PARTS
     "bad_header",  # no row in the first HEADER_SEARCH_ROWS is a recognised header
@@ -144,6 +147,18 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "workbook (.xlsx) or as “CSV UTF-8”.",
         "Đây là tệp Excel 97-2003 cũ (.xls). Hãy mở bằng Excel và lưu thành Excel Workbook "
         "(.xlsx) hoặc “CSV UTF-8”.",
+    ),
+    "xlsx_encrypted": (
+        "The Excel file is protected by a password and cannot be read. Open it, remove the "
+        "password (File → Info → Protect Workbook) and save it again.",
+        "Tệp Excel đang được đặt mật khẩu nên không đọc được. Hãy mở tệp, bỏ mật khẩu (Tệp → "
+        "Thông tin → Bảo vệ sổ làm việc) rồi lưu lại.",
+    ),
+    "ods_not_supported": (
+        "This is an OpenDocument spreadsheet (.ods). Save it as an Excel workbook (.xlsx) or "
+        "as CSV (UTF-8).",
+        "Đây là bảng tính OpenDocument (.ods). Hãy lưu thành Excel Workbook (.xlsx) hoặc CSV "
+        "(UTF-8).",
     ),
     "bad_xlsx": (
         "The Excel file cannot be read: it is damaged or not really an .xlsx workbook.",
@@ -459,12 +474,19 @@ def read_roster(data: bytes) -> RosterFile:
     if raw.startswith(b"PK\x03\x04"):
         out.format = "xlsx"
         _read_xlsx(raw, out)
-    elif raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        out.issues.append(RosterIssue("xls_not_supported"))
+    elif raw.startswith(_OLE):
+        # Both the old .xls and a password-protected .xlsx are OLE compound files; the
+        # second holds an "EncryptedPackage" stream, named in UTF-16 in the directory.
+        encrypted = "EncryptedPackage".encode("utf-16-le") in raw
+        out.issues.append(RosterIssue("xlsx_encrypted" if encrypted else "xls_not_supported"))
     else:
         out.format = "csv"
         _read_csv(raw, out)
     return out
+
+
+_OLE: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ODS_MIMETYPE: Final = b"application/vnd.oasis.opendocument.spreadsheet"
 
 
 # --- text: encodings ----------------------------------------------------------------------------
@@ -645,6 +667,11 @@ def _read_xlsx(raw: bytes, out: RosterFile) -> None:
                 MAX_XLSX_UNPACKED_BYTES
             ):
                 out.issues.append(RosterIssue("xlsx_too_big"))
+                return
+            if "mimetype" in archive.namelist() and archive.read("mimetype")[:100].startswith(
+                _ODS_MIMETYPE
+            ):
+                out.issues.append(RosterIssue("ods_not_supported"))
                 return
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
         out.issues.append(RosterIssue("bad_xlsx"))

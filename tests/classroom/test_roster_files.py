@@ -220,10 +220,22 @@ def test_a_workbook_without_a_header_anywhere_is_refused() -> None:
     assert [(i.line, i.reason, i.value) for i in read.issues] == [(1, "bad_header", "Danh sách")]
 
 
-def test_the_old_xls_format_and_damaged_workbooks_have_their_own_codes() -> None:
+def test_old_xls_protected_ods_and_damaged_workbooks_have_their_own_codes() -> None:
     assert issues(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 500) == [
         (None, "xls_not_supported")
     ]
+    encrypted = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\0" * 500
+        + "EncryptedPackage".encode("utf-16-le")
+        + b"\0" * 100
+    )
+    assert issues(encrypted) == [(None, "xlsx_encrypted")]
+    ods = io.BytesIO()
+    with zipfile.ZipFile(ods, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>")
+    assert issues(ods.getvalue()) == [(None, "ods_not_supported")]
     good = fixture("class-7a.xlsx")
     assert issues(good[: len(good) // 2]) == [(None, "bad_xlsx")]
     assert issues(b"PK\x03\x04 not a zip at all") == [(None, "bad_xlsx")]
