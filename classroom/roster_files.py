@@ -138,9 +138,13 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "empty_file": ("The file is empty.", "Tệp trống, không có nội dung."),
     "unknown_encoding": (
         "The file is not UTF-8, and its letters do not read as Vietnamese in Windows-1258 or "
-        "Windows-1252 either. In Excel choose Save As → “CSV UTF-8”, or upload the .xlsx file.",
+        "Windows-1252 either. In Excel choose Save As → “CSV UTF-8”, or upload the .xlsx file. "
+        "Text typed in an old font (.VnTime, VNI-Times) must first be converted to Unicode, "
+        "for example with Unikey's converter.",
         "Tệp không ở dạng UTF-8, và đọc theo Windows-1258 hay Windows-1252 cũng không ra chữ "
-        "tiếng Việt. Trong Excel hãy chọn Lưu thành → “CSV UTF-8”, hoặc tải lên tệp .xlsx.",
+        "tiếng Việt. Trong Excel hãy chọn Lưu thành → “CSV UTF-8”, hoặc tải lên tệp .xlsx. "
+        "Chữ gõ bằng phông cũ (.VnTime, VNI-Times) cần được chuyển sang Unicode trước, ví dụ "
+        "bằng công cụ chuyển mã của Unikey.",
     ),
     "xls_not_supported": (
         "This is an old Excel 97-2003 file (.xls). Open it in Excel and save it as an Excel "
