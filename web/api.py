@@ -1,7 +1,8 @@
 """The records API: logins, teachers, classes, rosters, class lessons, join links, reports,
 and the safety records (incident reports, the moderation audit log).
 
-JSON in and out (CSV for rosters and report exports), errors as
+JSON in and out (a roster is imported from the school's file, CSV or ``.xlsx``, and exported as
+CSV, like the reports), errors as
 ``{"error": {"code", "message", ...}}`` with the ``classroom`` error codes.
 
 **Who may do what.** Every endpoint but ``/api/login`` and ``/api/logout`` needs a session:
