@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -39,6 +40,7 @@ __all__ = [
     "import_roster",
     "list_classes",
     "list_teachers",
+    "preview_roster",
 ]
 from classroom.storage import open_database
 
@@ -88,6 +90,14 @@ async def import_roster(
     return await records.rosters.import_csv(
         school_class.id, data, withdraw_missing=withdraw_missing
     )
+
+
+async def preview_roster(
+    records: Records, class_name: str, data: bytes, *, withdraw_missing: bool = False
+) -> dict[str, Any]:
+    """The dry run of :func:`import_roster` (see :meth:`RosterService.preview`)."""
+    school_class = await class_named(records, class_name)
+    return await records.rosters.preview(school_class.id, data, withdraw_missing=withdraw_missing)
 
 
 async def export_roster(records: Records, class_name: str) -> bytes:

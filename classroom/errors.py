@@ -149,8 +149,12 @@ class ClassroomError(Exception):
 
     @classmethod
     def bad_roster(cls, errors: list[dict[str, Any]]) -> ClassroomError:
-        """``errors`` lists every bad line as ``{"line": int | None, "reason": code}``
-        (``line`` is None for the file as a whole). Reasons are codes, never file content."""
+        """``errors`` lists every problem as ``{"line": int | None, "reason": code, ...}``
+        (``line`` is None for the file as a whole; see ``RosterIssue.to_json`` in
+        ``classroom.roster_files`` for ``column``, ``value``, ``sheet``, ``cell`` and the
+        ``messages`` in vi and en). The value is the uploader's own cell, given back so that
+        they can find it; this message, the reasons and the messages never contain file
+        content, and nothing of it is logged."""
         return cls(
             BAD_ROSTER,
             "The roster file has errors; nothing was imported.",

@@ -1,21 +1,22 @@
 """The records API: logins, teachers, classes, rosters, class lessons, join links, reports,
 and the safety records (incident reports, the moderation audit log).
 
-JSON in and out (CSV for rosters and report exports), errors as
+JSON in and out (a roster is imported from the school's file, CSV or ``.xlsx``, and exported as
+CSV, like the reports), errors as
 ``{"error": {"code", "message", ...}}`` with the ``classroom`` error codes.
 
 **Who may do what.** Every endpoint but ``/api/login`` and ``/api/logout`` needs a session:
 the ``lophoc_session`` cookie set at login (HttpOnly, SameSite=Strict, Secure over HTTPS) or
 ``Authorization: Bearer <token>``. Administrators manage teachers, classes and rosters and read
-every report; teachers see only the classes they teach, schedule their lessons, hand out and
-revoke links and close reports. Incidents and the audit log of a class lesson are read by its
-class's teachers and by administrators (the school's leadership); those of an ad-hoc lesson,
-which belongs to no class, by administrators only. Someone else's class or lesson answers
-``404 not_found``, the
-same as none at all, so ids cannot be probed. A request authenticated by cookie that changes
+every report; teachers see only the classes they teach, import those classes' rosters,
+schedule their lessons, hand out and revoke links and close reports. Incidents and the audit
+log of a class lesson are read by its class's teachers and by administrators (the school's
+leadership); those of an ad-hoc lesson, which belongs to no class, by administrators only.
+Someone else's class or lesson answers ``404 not_found``, the same as none at all, so ids
+cannot be probed. A request authenticated by cookie that changes
 something must come from this site (``Origin``), on top of SameSite.
 
-**Limits.** JSON bodies up to 16 KiB (as ``web.app``), roster CSV up to 1 MiB; both are cut off
+**Limits.** JSON bodies up to 16 KiB (as ``web.app``), roster files up to 1 MiB; both are cut off
 while reading, before the whole body is in memory. Responses are ``Cache-Control: no-store``:
 they carry personal data and links.
 """
@@ -443,16 +444,27 @@ async def add_class_teacher(request: Request, user: User) -> Response:
     return JSONResponse({"class": _class_json(school_class, await _teachers_by_id(records))})
 
 
-@endpoint(role="admin")
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+@endpoint()
 async def import_roster(request: Request, user: User) -> Response:
-    """``PUT /api/classes/{class_id}/roster`` with the CSV file as the body (≤ 1 MiB);
-    ``?withdraw_missing=true`` also withdraws students not in the file."""
+    """``PUT /api/classes/{class_id}/roster`` with the file as the body (CSV or ``.xlsx``,
+    ≤ 1 MiB), by an administrator or one of the class's teachers.
+    ``?withdraw_missing=true`` also withdraws students not in the file; ``?dry_run=true``
+    imports nothing and answers ``{"preview": ...}``: how the file was read, every row with its
+    planned change or its errors, and who is not in the file."""
     school_class = await _visible_class(request, user)
+    if user.role != "admin" and not may_teach(user, school_class):
+        raise ClassroomError.forbidden()
     body = await _read_body(request, MAX_CSV_BODY)
-    withdraw = request.query_params.get("withdraw_missing", "").lower() in ("1", "true", "yes")
-    result = await _records(request).rosters.import_csv(
-        school_class.id, body, withdraw_missing=withdraw
-    )
+    withdraw = _flag(request, "withdraw_missing")
+    rosters = _records(request).rosters
+    if _flag(request, "dry_run"):
+        preview = await rosters.preview(school_class.id, body, withdraw_missing=withdraw)
+        return JSONResponse({"preview": preview})
+    result = await rosters.import_csv(school_class.id, body, withdraw_missing=withdraw)
     return JSONResponse({"imported": result.to_json()})
 
 

@@ -5,7 +5,8 @@ HTTPS with a self-signed certificate) and prints the addresses to open.
 
 ``lophoc admin …`` manages the school's records on the same database (``--db`` / ``--data-dir``
 as for ``serve``): ``create-admin``, ``create-teacher``, ``create-class``, ``assign-teacher``,
-``import-roster``, ``export-roster``, ``list-teachers``, ``list-classes``. Passwords are read
+``import-roster`` (``.xlsx`` or CSV; ``--dry-run`` shows the changes and every problem, in
+Vietnamese or English with ``--lang``), ``export-roster``, ``list-teachers``, ``list-classes``. Passwords are read
 from the terminal (or one line of standard input with ``--password-stdin``), never from the
 command line, where other users of the machine could see them in the process list.
 """
@@ -178,14 +179,31 @@ def add_admin_parser(sub: Any) -> None:
     assign.add_argument("--class", dest="class_name", required=True)
     assign.add_argument("username")
     importing = commands.add_parser(
-        "import-roster", parents=[common], help="import a class roster from CSV"
+        "import-roster",
+        parents=[common],
+        help="import a class roster from an Excel workbook (.xlsx) or a CSV file",
     )
-    importing.add_argument("file", type=Path, help="CSV: student_code,full_name,parent_contact")
+    importing.add_argument(
+        "file",
+        type=Path,
+        help="a .xlsx or CSV file with a student code column and a name column (Mã HS, Họ và tên, SĐT / student_code, full_name, parent_contact)",
+    )
     importing.add_argument("--class", dest="class_name", required=True)
     importing.add_argument(
         "--withdraw-missing",
         action="store_true",
         help="mark students who are not in the file as withdrawn",
+    )
+    importing.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what the import would change, and every problem in the file; change nothing",
+    )
+    importing.add_argument(
+        "--lang",
+        choices=("vi", "en"),
+        default=None,
+        help="language of the problems' explanations (default: vi if $LANG starts with vi, else en)",
     )
     exporting = commands.add_parser(
         "export-roster", parents=[common], help="export a class roster as CSV (UTF-8 with BOM)"
@@ -319,6 +337,9 @@ def run_admin(args: argparse.Namespace) -> int:
             print(f"lophoc: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 1
 
+    language = _language(getattr(args, "lang", None))
+    failed: list[bool] = []
+
     async def run(action: Callable[[admin.Records], Awaitable[None]]) -> None:
         async with admin.admin_records(url, link_key_file=args.data_dir / "link.key") as records:
             await action(records)
@@ -334,6 +355,13 @@ def run_admin(args: argparse.Namespace) -> int:
         elif command == "assign-teacher":
             updated = await admin.assign_teacher(records, args.class_name, args.username)
             print(f"{args.username} now teaches {updated.name}")
+        elif command == "import-roster" and args.dry_run:
+            preview = await admin.preview_roster(
+                records, args.class_name, data, withdraw_missing=args.withdraw_missing
+            )
+            print_preview(preview, language)
+            if not preview["ok"]:
+                failed.append(True)
         elif command == "import-roster":
             result = await admin.import_roster(
                 records, args.class_name, data, withdraw_missing=args.withdraw_missing
@@ -364,10 +392,97 @@ def run_admin(args: argparse.Namespace) -> int:
         print(f"lophoc: {exc.message}", file=sys.stderr)
         if exc.code == BAD_ROSTER:
             for error in exc.extra["errors"]:
-                where = "file" if error["line"] is None else f"line {error['line']}"
-                print(f"  {where}: {error['reason']}", file=sys.stderr)
+                print(f"  {describe_roster_error(error, language)}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
+
+
+def _language(chosen: str | None) -> str:
+    if chosen:
+        return chosen
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "vi" if value.lower().startswith("vi") else "en"
+    return "en"
+
+
+_WORDS = {
+    "en": {
+        "file": "file",
+        "line": "line",
+        "sheet": "sheet",
+        "column": "column",
+        "added": "added",
+        "updated": "updated",
+        "unchanged": "unchanged",
+        "error": "ERROR",
+        "withdraw": "withdrawn",
+        "keep": "not in the file, kept",
+        "read": "read as",
+        "would": "would import: {added} added, {updated} updated, {unchanged} unchanged, "
+        "{withdrawn} withdrawn",
+        "refused": "nothing would be imported: {errors} problems",
+        "full_name": "name",
+        "parent_contact": "contact",
+        "readmitted": "back in the class",
+    },
+    "vi": {
+        "file": "tệp",
+        "line": "dòng",
+        "sheet": "trang",
+        "column": "cột",
+        "added": "thêm mới",
+        "updated": "cập nhật",
+        "unchanged": "không đổi",
+        "error": "LỖI",
+        "withdraw": "cho thôi học",
+        "keep": "không có trong tệp, giữ nguyên",
+        "read": "đọc dạng",
+        "would": "sẽ nhập: {added} thêm mới, {updated} cập nhật, {unchanged} không đổi, "
+        "{withdrawn} cho thôi học",
+        "refused": "sẽ không nhập gì: có {errors} lỗi",
+        "full_name": "họ tên",
+        "parent_contact": "liên hệ",
+        "readmitted": "trở lại lớp",
+    },
+}
+
+
+def describe_roster_error(error: dict[str, Any], language: str) -> str:
+    """One problem of a roster file on one line: where, the value, the message, the code."""
+    words = _WORDS[language]
+    where = [f"{words['sheet']} {error['sheet']}"] if error.get("sheet") else []
+    where.append(words["file"] if error["line"] is None else f"{words['line']} {error['line']}")
+    if error.get("column"):
+        where.append(f"{words['column']} {error['column']}")
+    value = f" “{error['value']}”" if error.get("value") else ""
+    message = error.get("messages", {}).get(language, "")
+    return f"{', '.join(where)}:{value} {message} [{error['reason']}]".replace("  ", " ")
+
+
+def print_preview(preview: dict[str, Any], language: str) -> None:
+    words = _WORDS[language]
+    read = preview["file"]
+    how = [read["format"] or "?"]
+    for key in ("encoding", "sheet"):
+        if read.get(key):
+            how.append(str(read[key]))
+    if read.get("delimiter"):
+        how.append(repr(read["delimiter"]))
+    print(f"{words['read']}: {', '.join(how)}")
+    for row in preview["rows"]:
+        status = words[row["status"]]
+        changes = ", ".join(words[c] for c in row.get("changes", []))
+        detail = f" ({changes})" if changes else ""
+        print(f"  {row['line']:>5}  {status:<10} {row['student_code']}\t{row['full_name']}{detail}")
+    for student in preview["missing"]:
+        action = words[student["action"]]
+        print(f"      -  {action}: {student['student_code']}\t{student['full_name']}")
+    for error in preview["errors"]:
+        print(f"  {describe_roster_error(error, language)}")
+    summary = preview["summary"]
+    print(words["would" if preview["ok"] else "refused"].format(**summary))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -132,10 +132,46 @@ def test_a_bad_roster_lists_every_bad_line_and_imports_nothing(
     assert run(["import-roster", str(roster), "--class", "5A", *args], monkeypatch) == 1
     err = capsys.readouterr().err
     assert "nothing was imported" in err
-    assert "line 5: duplicate_code" in err
-    assert "line 6: bad_name" in err
+    assert (
+        "line 5, column student_code: “HS001” This student code is already on line 2. "
+        "[duplicate_code]"
+    ) in err
+    assert "line 6, column full_name: The name is empty" in err
     assert run(["list-classes", *args], monkeypatch) == 0
     assert "0 students" in capsys.readouterr().out
+    # The same in Vietnamese.
+    args_vi = [*args, "--lang", "vi"]
+    assert run(["import-roster", str(roster), "--class", "5A", *args_vi], monkeypatch) == 1
+    assert "dòng 5, cột student_code: “HS001” Mã học sinh này đã có ở dòng 2." in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_dry_run_shows_the_changes_and_changes_nothing(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = db(data_dir)
+    assert run(["create-class", "5A", *args], monkeypatch) == 0
+    roster = tmp_path / "5a.csv"
+    roster.write_bytes(ROSTER_CSV)
+    assert run(["import-roster", str(roster), "--class", "5A", *args], monkeypatch) == 0
+    capsys.readouterr()
+    workbook = Path(__file__).parent / "rosters" / "class-7a.xlsx"
+    dry = ["import-roster", str(workbook), "--class", "5A", "--dry-run", "--withdraw-missing"]
+    assert run([*dry, *args, "--lang", "en"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "read as: xlsx, Lớp 7A" in out
+    assert "      5  added      1001\tNguyễn Văn An" in out
+    assert "withdrawn: HS001\tNguyễn Văn An" in out
+    assert "would import: 4 added, 0 updated, 0 unchanged, 3 withdrawn" in out
+    assert run(["list-classes", *args], monkeypatch) == 0
+    assert "3 students" in capsys.readouterr().out
+    bad = Path(__file__).parent / "rosters" / "windows-1252-lost-letters.csv"
+    assert run(["import-roster", str(bad), "--class", "5A", "--dry-run", *args], monkeypatch) == 1
+    assert "[letters_replaced]" in capsys.readouterr().out
 
 
 def test_refusals_exit_with_their_message(

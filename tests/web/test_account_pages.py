@@ -116,6 +116,26 @@ TESTIDS = {
         "guests-body",
         "guests-empty",
     },
+    "roster.html": {
+        "logout",
+        "roster-title",
+        "roster-count",
+        "roster-page-error",
+        "roster-notice",
+        "roster-form",
+        "roster-file",
+        "roster-withdraw",
+        "roster-check",
+        "roster-export",
+        "roster-preview",
+        "roster-read-as",
+        "roster-summary",
+        "roster-errors",
+        "roster-error-list",
+        "roster-confirm",
+        "roster-rows",
+        "roster-missing",
+    },
     "class-report.html": {
         "logout",
         "class-report-form",
@@ -153,6 +173,13 @@ DYNAMIC_KEYS = (
     + [f"status.{s}" for s in ("present", "late", "left_early", "absent")]
     + [f"report.state_{s}" for s in ("live", "frozen")]
     + [f"report.verify_{s}" for s in ("ok", "hash_bad", "events_bad")]
+    + [f"roster.status_{s}" for s in ("added", "updated", "unchanged", "error")]
+    + [f"roster.change_{c}" for c in ("full_name", "parent_contact", "readmitted")]
+    + [
+        f"roster.summary_{s}"
+        for s in ("added", "updated", "unchanged", "withdrawn", "kept", "error")
+    ]
+    + [f"roster.delimiter_{d}" for d in ("comma", "semicolon", "tab")]
 )
 
 

@@ -363,12 +363,14 @@ def test_roster_import_and_export_round_trip_over_http(
         f"/api/classes/{class_5a}/roster", content=exported.content, headers=admin
     )
     assert reimport.json()["imported"] == {"added": 0, "updated": 0, "unchanged": 3, "withdrawn": 0}
-    # Someone else's class does not exist for them.
+    # Someone else's class does not exist for them; the class's own teacher may import.
     assert client.get(f"/api/classes/{class_5a}/roster", headers=hung).status_code == 404
     assert (
-        client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=lan).status_code
-        == 403
+        client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=hung).status_code
+        == 404
     )
+    by_teacher = client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=lan)
+    assert by_teacher.status_code == 200, by_teacher.text
 
 
 def test_a_bad_roster_upload_reports_every_line_and_imports_nothing(
@@ -378,18 +380,91 @@ def test_a_bad_roster_upload_reports_every_line_and_imports_nothing(
     bad = ROSTER_CSV.replace(b"HS002,Tr", b"HS001,Tr") + b"HS004,,\r\nHS005,A,B,C\r\n"
     response = client.put(f"/api/classes/{class_5a}/roster", content=bad, headers=admin)
     assert response.status_code == 400
-    assert response.json()["error"] == {
-        "code": "bad_roster",
-        "message": "The roster file has errors; nothing was imported.",
-        "errors": [
-            {"line": 3, "reason": "duplicate_code"},
-            {"line": 5, "reason": "bad_name"},
-            {"line": 6, "reason": "wrong_column_count"},
-        ],
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "bad_roster",
+        "The roster file has errors; nothing was imported.",
+    )
+    assert [(e["line"], e["reason"], e.get("column"), e.get("value")) for e in error["errors"]] == [
+        (3, "duplicate_code", "student_code", "HS001"),
+        (5, "bad_name", "full_name", ""),
+        (6, "wrong_column_count", None, None),
+    ]
+    assert error["errors"][0]["messages"] == {
+        "en": "This student code is already on line 2.",
+        "vi": "Mã học sinh này đã có ở dòng 2.",
     }
     assert len(client.get(f"/api/classes/{class_5a}/roster", headers=admin).json()["students"]) == 3
     too_big = client.put(
         f"/api/classes/{class_5a}/roster", content=b"x" * (MAX_ROSTER_BYTES + 1), headers=admin
+    )
+    assert (too_big.status_code, error_code(too_big)) == (413, "too_big")
+
+
+ROSTER_FILES = Path(__file__).parents[1] / "classroom" / "rosters"
+
+
+def test_the_dry_run_previews_a_workbook_and_imports_nothing(
+    api_client: Api, admin: dict[str, str], lan: dict[str, str], class_5a: str
+) -> None:
+    client = api_client.client
+    workbook = (ROSTER_FILES / "class-7a.xlsx").read_bytes()
+    url = f"/api/classes/{class_5a}/roster"
+    response = client.put(
+        url, params={"dry_run": "true", "withdraw_missing": "true"}, content=workbook, headers=lan
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    preview = response.json()["preview"]
+    assert preview["ok"] is True and preview["withdraw_missing"] is True
+    assert preview["file"]["format"] == "xlsx" and preview["file"]["sheet"] == "Lớp 7A"
+    assert [(r["line"], r["student_code"], r["status"]) for r in preview["rows"]] == [
+        (5, "1001", "added"),
+        (6, "1002", "added"),
+        (7, "1003", "added"),
+        (8, "1004", "added"),
+    ]
+    assert [m["student_code"] for m in preview["missing"]] == ["HS001", "HS002", "HS003"]
+    assert preview["summary"] == {
+        "added": 4,
+        "updated": 0,
+        "unchanged": 0,
+        "withdrawn": 3,
+        "kept": 0,
+        "rows": 4,
+        "errors": 0,
+    }
+    codes = [s["student_code"] for s in client.get(url, headers=lan).json()["students"]]
+    assert codes == ["HS001", "HS002", "HS003"]
+    # Then the import itself, with the same answer.
+    done = client.put(url, params={"withdraw_missing": "1"}, content=workbook, headers=lan)
+    assert done.json()["imported"] == {"added": 4, "updated": 0, "unchanged": 0, "withdrawn": 3}
+
+
+def test_the_dry_run_of_a_bad_file_answers_its_rows_and_problems(
+    api_client: Api, admin: dict[str, str], class_5a: str
+) -> None:
+    client = api_client.client
+    url = f"/api/classes/{class_5a}/roster"
+    data = (ROSTER_FILES / "windows-1252-lost-letters.csv").read_bytes()
+    preview = client.put(url, params={"dry_run": "1"}, content=data, headers=admin).json()[
+        "preview"
+    ]
+    assert preview["ok"] is False and preview["file"]["encoding"] == "Windows-1252"
+    assert [r["status"] for r in preview["rows"]] == ["error"] * 3
+    assert {e["reason"] for e in preview["errors"]} == {"letters_replaced"}
+    assert preview["summary"]["kept"] == 3
+    refused = client.put(url, content=data, headers=admin)
+    assert refused.status_code == 400 and error_code(refused) == "bad_roster"
+    # Bytes that are no UTF-8 in a value come back as U+FFFD, and the answer is still JSON.
+    mixed = ROSTER_CSV + "HS004,Nguyễn Văn Bình,\r\n".encode() + b"HS005,Tr\xe2n,\r\n"
+    answer = client.put(url, params={"dry_run": "1"}, content=mixed, headers=admin)
+    assert answer.status_code == 200
+    assert [(e["line"], e["reason"]) for e in answer.json()["preview"]["errors"]] == [
+        (6, "not_utf8")
+    ]
+    too_big = client.put(
+        url, params={"dry_run": "1"}, content=b"x" * (MAX_ROSTER_BYTES + 1), headers=admin
     )
     assert (too_big.status_code, error_code(too_big)) == (413, "too_big")
 

@@ -1,7 +1,8 @@
 /**
  * The teacher's classes and lessons (`/lessons`): each class with its lessons (title, time,
- * state), a form to schedule a class lesson, every student's personal link for a lesson (copy,
- * revoke, issue a new one), "start teaching" and the lesson's report.
+ * state), a link to its student list (`/classes/<id>/roster`), a form to schedule a class
+ * lesson, every student's personal link for a lesson (copy, revoke, issue a new one), "start
+ * teaching" and the lesson's report.
  *
  * "Start teaching" asks the API for a fresh teacher token and hands the lesson to the `/teach`
  * console the way that page remembers its own lessons (sessionStorage `lophoc.teacher.<code>`
@@ -126,7 +127,13 @@ function classCard(schoolClass, own, now) {
     attrs: { href: `/classes/${encodeURIComponent(schoolClass.id)}/report` },
   });
   setText(report, "lessons.class_report");
-  const actions = create("div", { className: "class-actions" }, [report]);
+  const roster = create("a", {
+    className: "btn btn-ghost btn-small",
+    testId: "class-roster-link",
+    attrs: { href: `/classes/${encodeURIComponent(schoolClass.id)}/roster` },
+  });
+  setText(roster, "lessons.roster");
+  const actions = create("div", { className: "class-actions" }, [roster, report]);
   if (isTeacher()) {
     const add = create("button", {
       className: "btn btn-primary btn-small",
