@@ -159,7 +159,7 @@ function lessonRow(lesson, now) {
   const code = create("span", { className: "lesson-code" });
   setText(code, "lessons.code", { code: formatCode(lesson.code) });
   const badge = create("span", {
-    className: "badge",
+    className: "state-badge",
     testId: "lesson-state",
     attrs: { "data-state": state },
   });
@@ -366,7 +366,7 @@ function linkRow(link, lesson, now) {
   const status = linkStatus(link, lesson, now);
   const name = create("strong", { className: "link-name", testId: "link-name", text: link.full_name });
   const code = create("span", { className: "link-code", text: link.student_code });
-  const badge = create("span", { className: "badge", testId: "link-status", attrs: { "data-state": status } });
+  const badge = create("span", { className: "state-badge", testId: "link-status", attrs: { "data-state": status } });
   setText(badge, `link_state.${status}`);
   const head = create("div", { className: "link-head" }, [name, code, badge]);
   const row = create(

@@ -158,7 +158,7 @@ function renderStudents() {
   show(page.studentsEmpty, report.students.length === 0);
   for (const line of report.students) {
     const badge = create("span", {
-      className: "badge",
+      className: "state-badge",
       testId: "student-status",
       attrs: { "data-state": line.status },
     });
