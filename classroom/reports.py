@@ -71,7 +71,6 @@ from classroom.attendance import (
 from classroom.errors import ClassroomError
 from classroom.lessons import Lesson, LessonStore
 from classroom.links import LinkStore
-from classroom.rosters import csv_bytes
 
 log = logging.getLogger(__name__)
 
@@ -593,6 +592,7 @@ def class_report(
             row[student["status"]] += 1
             row["attended"] += student["status"] != "absent"
             row["minutes_present"] = round(row["minutes_present"] + student["minutes_present"], 1)
+            row["seconds_present"] += student["seconds_present"]
     for row in rows.values():
         row["attendance_rate"] = (
             round(100.0 * row["attended"] / row["lessons"], 1) if row["lessons"] else None
@@ -607,6 +607,8 @@ def class_report(
                 "title": report["lesson"]["title"],
                 "scheduled_start": report["lesson"]["scheduled_start"],
                 "frozen": bool(report.get("frozen")),
+                "basis": report["window"].get("basis", "scheduled"),
+                "version": report.get("version", 1),
             }
             for report in reports
         ],
@@ -626,6 +628,7 @@ def _class_row(roster_entry_id: str, student_code: str, full_name: str) -> dict[
         "left_early": 0,
         "absent": 0,
         "minutes_present": 0.0,
+        "seconds_present": 0,
     }
 
 
@@ -731,95 +734,6 @@ def _facts(report: Mapping[str, Any]) -> Any:
             "guests": report["guests"],
         }
     )
-
-
-# --- CSV ----------------------------------------------------------------------------------------
-
-LESSON_CSV_HEADER: Final = (
-    "type",
-    "student_code",
-    "full_name",
-    "status",
-    "first_join",
-    "last_leave",
-    "minutes_present",
-    "percentage",
-    "late",
-    "left_early",
-    "closed_by_recovery",
-)
-CLASS_CSV_HEADER: Final = (
-    "student_code",
-    "full_name",
-    "lessons",
-    "attended",
-    "present",
-    "late",
-    "left_early",
-    "absent",
-    "minutes_present",
-    "attendance_rate",
-)
-
-
-def lesson_report_csv(report: Mapping[str, Any], zone: tzinfo) -> bytes:
-    """Students, then guests (``type`` says which), times in the school's time zone with
-    their offset. UTF-8 with BOM so Excel shows Vietnamese names correctly."""
-    rows: list[list[object]] = []
-    for line in report["students"]:
-        rows.append(
-            [
-                "student",
-                line["student_code"],
-                line["full_name"],
-                line["status"],
-                _local(line["first_join"], zone),
-                _local(line["last_leave"], zone),
-                line["minutes_present"],
-                line["percentage"],
-                _yes(line["late"]),
-                _yes(line["left_early"]),
-                _yes(line["closed_by_recovery"]),
-            ]
-        )
-    for line in report["guests"]:
-        rows.append(
-            [
-                "guest",
-                "",
-                line["name"],
-                "",
-                _local(line["first_join"], zone),
-                _local(line["last_leave"], zone),
-                line["minutes_present"],
-                line["percentage"],
-                "",
-                "",
-                _yes(line["closed_by_recovery"]),
-            ]
-        )
-    return csv_bytes(LESSON_CSV_HEADER, rows)
-
-
-def class_report_csv(report: Mapping[str, Any]) -> bytes:
-    return csv_bytes(
-        CLASS_CSV_HEADER,
-        (
-            [row[column] if row[column] is not None else "" for column in CLASS_CSV_HEADER]
-            for row in report["students"]
-        ),
-    )
-
-
-def _local(value: str | None, zone: tzinfo) -> str:
-    if value is None:
-        return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.astimezone(zone).replace(microsecond=0).isoformat()
-
-
-def _yes(value: bool) -> str:
-    return "yes" if value else ""
 
 
 # --- the service --------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ per-class summaries and CSV (the stored parts on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from dataclasses import replace
@@ -26,17 +24,14 @@ from classroom.reports import (
     RosterLine,
     canonical_json,
     class_report,
-    class_report_csv,
     content_hash,
     freeze,
     lesson_report,
-    lesson_report_csv,
     report_version,
     verify_frozen,
 )
-from classroom.rosters import BOM
 from classroom.storage import Database
-from tests.classroom.support import HANOI, LESSON_END, LESSON_START, FakeNow, School
+from tests.classroom.support import LESSON_END, LESSON_START, FakeNow, School
 
 LESSON = Lesson(
     id="11111111-1111-4111-8111-111111111111",
@@ -555,25 +550,7 @@ def test_garbage_in_a_frozen_body_fails_verification() -> None:
     assert not verify_frozen(broken, report(log)).ok
 
 
-# --- CSV and class reports (pure) ---------------------------------------------------------------
-
-
-def test_lesson_csv_is_utf8_with_bom_in_the_school_time_zone() -> None:
-    log = Log().stay("p1", AN, 0, minutes(45)).stay("g", "=Khách", 0, minutes(5))
-    body = lesson_report_csv(report(log).to_json(), HANOI)
-    assert body.startswith(BOM)
-    rows = list(csv.reader(io.StringIO(body[len(BOM) :].decode("utf-8"))))
-    assert rows[0][:4] == ["type", "student_code", "full_name", "status"]
-    assert rows[1][:6] == [
-        "student",
-        "HS001",
-        "Nguyễn Văn An",
-        "present",
-        "2025-09-08T07:30:00+07:00",
-        "2025-09-08T08:15:00+07:00",
-    ]
-    assert rows[2][:4] == ["student", "HS002", "Trần Thị Bích Ngọc", "absent"]
-    assert rows[4][0] == "guest" and rows[4][2] == "'=Khách"  # never a formula
+# --- class reports (pure) -----------------------------------------------------------------------
 
 
 def test_class_report_counts_lessons_per_student() -> None:
@@ -601,8 +578,8 @@ def test_class_report_counts_lessons_per_student() -> None:
     assert (rows["HS002"]["attended"], rows["HS002"]["late"], rows["HS002"]["absent"]) == (1, 1, 1)
     assert rows["HS003"]["attendance_rate"] == 0.0
     assert [lesson["frozen"] for lesson in data["lessons"]] == [False, True]
-    body = class_report_csv(data)
-    assert body.startswith(BOM) and "Lê Hoàng Đức".encode() in body
+    assert [lesson["basis"] for lesson in data["lessons"]] == ["scheduled", "scheduled"]
+    assert rows["HS001"]["seconds_present"] == 65 * 60
 
 
 # --- stored reports (SQLite and PostgreSQL) -------------------------------------------------------

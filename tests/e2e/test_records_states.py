@@ -12,6 +12,8 @@ ago: its events are appended to the server's own database through the attendance
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Dialog, Locator, Page, expect
 
 from classroom.admin import admin_records
 from classroom.attendance import Attendee
@@ -147,7 +149,7 @@ async def school(lophoc: LophocServer) -> AsyncIterator[School]:
                     pid = f"p-{who}"
                 await getattr(log, kind)(held, pid, attendee)
 
-            await at(0, "joined", "teacher")
+            await at(-10, "joined", "teacher")  # started ten minutes early
             await at(0.5, "joined", "HS001")
             await at(1, "joined", "HS003")
             await at(12, "joined", "HS002")
@@ -211,6 +213,11 @@ async def expect_badge(badge: Locator, text: str, container: str) -> None:
     assert not problem, f"{text}: {problem}"
 
 
+def live_start(card: Locator, school: School) -> Locator:
+    row = card.locator(f'[data-testid="lesson-row"][data-lesson-id="{school.live}"]')
+    return row.get_by_test_id("lesson-start")
+
+
 async def page_at(tabs: Tabs, lophoc: LophocServer, width: int) -> Page:
     tab = await tabs.open(
         f"teacher-{width}", timezone_id=ZONE, viewport={"width": width, "height": 780}
@@ -248,6 +255,42 @@ async def test_every_state_badge_is_seen_in_its_place(
     await page.evaluate("() => window.scrollTo(0, 0)")
     await page.screenshot(path=str(artifacts / f"records-lessons-{width}.png"), full_page=True)
 
+    # Starting before the schedule is a visible choice, asked for, not a silent one.
+    upcoming = card.locator(f'[data-testid="lesson-row"][data-lesson-id="{school.upcoming}"]')
+    early = upcoming.get_by_test_id("lesson-start")
+    await expect(early).to_have_text("Bắt đầu sớm")
+    await expect(early).to_have_attribute("data-early", "true")
+    await early.scroll_into_view_if_needed()
+    await expect_seen(early)
+    asked: list[str] = []
+
+    async def decline(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", decline)
+    await early.click()
+    for _ in range(50):
+        if asked:
+            break
+        await asyncio.sleep(0.1)
+    assert "theo lịch bắt đầu lúc" in asked[0] and "Chuyên cần sẽ được tính" in asked[0], asked
+    assert page.url == f"{lophoc.url}/lessons"  # declined: still here
+    await expect(live_start(card, school)).to_have_text("Bắt đầu dạy")
+
+    # The new-lesson form says when its default slot starts, and offers "now".
+    await card.get_by_test_id("class-new-lesson").click()
+    when = tid(page, "lesson-form-when")
+    await expect(when).to_have_text(
+        re.compile(r"^Buổi học bắt đầu sau \d+ phút nữa, lúc \d\d:\d\d\.$")
+    )
+    await expect_seen(when)
+    await tid(page, "lesson-form-now").click()
+    await expect(when).to_have_text("Buổi học bắt đầu ngay bây giờ.")
+    await expect(when).to_have_attribute("data-when", "now")
+    await page.screenshot(path=str(artifacts / f"records-lesson-form-{width}.png"))
+    await tid(page, "lesson-form-cancel").click()
+
     # The links dialog of the live lesson: active, revoked, withdrawn.
     live_row = card.locator(f'[data-testid="lesson-row"][data-lesson-id="{school.live}"]')
     await live_row.get_by_test_id("lesson-links").click()
@@ -275,6 +318,11 @@ async def test_every_state_badge_is_seen_in_its_place(
     await page.goto(f"{lophoc.url}/lessons/{school.held}/report")
     await expect(tid(page, "report-view")).to_be_visible()
     await expect_badge(tid(page, "report-state"), "Đã chốt", ".report-title-row")
+    # Taught from ten minutes before the schedule: counted as taught, and it says so.
+    basis = tid(page, "report-window-basis")
+    await expect(basis).to_have_attribute("data-basis", "taught")
+    await expect(basis).to_contain_text("Theo giờ dạy thực tế")
+    await expect_seen(basis)
     for code, (status, text) in STUDENT_STATES.items():
         row = page.locator(f'[data-testid="student-row"][data-code="{code}"]')
         await expect(row).to_have_attribute("data-status", status)
@@ -286,6 +334,7 @@ async def test_every_state_badge_is_seen_in_its_place(
     await page.goto(f"{lophoc.url}/lessons/{school.live}/report")
     await expect(tid(page, "report-view")).to_be_visible()
     await expect_badge(tid(page, "report-state"), "Chưa chốt", ".report-title-row")
+    await expect(tid(page, "report-window-basis")).to_have_attribute("data-basis", "scheduled")
     await page.goto(f"{lophoc.url}/lessons/{school.held}/report")
     await tid(page, "lang-switch").select_option("en")
     english = {"HS001": "Present", "HS002": "Late", "HS003": "Left early", "HS004": "Absent"}

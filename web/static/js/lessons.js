@@ -48,6 +48,8 @@ const page = {
   lessonStart: /** @type {HTMLInputElement} */ (need("lesson-form-start")),
   lessonEnd: /** @type {HTMLInputElement} */ (need("lesson-form-end")),
   lessonZone: need("lesson-form-zone"),
+  lessonWhen: need("lesson-form-when"),
+  lessonNow: /** @type {HTMLButtonElement} */ (need("lesson-form-now")),
   lessonPassword: /** @type {HTMLInputElement} */ (need("lesson-form-password")),
   lessonSubmit: /** @type {HTMLButtonElement} */ (need("lesson-form-submit")),
   lessonCancel: /** @type {HTMLButtonElement} */ (need("lesson-form-cancel")),
@@ -185,9 +187,19 @@ function lessonRow(lesson, now) {
         attrs: { type: "button" },
       })
     );
-    setText(start, "lessons.start");
+    // Before its scheduled start, starting is a choice the teacher makes knowingly: the
+    // button says "start early" and asks first (attendance then counts from the start).
+    const early = state === "upcoming";
+    setText(start, early ? "lessons.start_early" : "lessons.start");
+    if (early) {
+      start.dataset.early = "true";
+      start.title = t("lessons.start_early_title", { time: formatTime(lesson.scheduled_start) });
+    }
     start.disabled = state === "ended";
-    start.addEventListener("click", () => startTeaching(lesson, start));
+    start.addEventListener("click", () => {
+      if (lessonState(lesson, new Date()) === "upcoming" && !confirmEarlyStart(lesson)) return;
+      startTeaching(lesson, start);
+    });
     actions.append(links, start);
   }
   const report = create("a", {
@@ -214,6 +226,21 @@ function notify(key, params = {}) {
 }
 
 // -- starting to teach ----------------------------------------------------------------------
+
+/** Ask before starting a lesson ahead of its schedule; true to go ahead. */
+function confirmEarlyStart(lesson) {
+  const start = parseTime(lesson.scheduled_start);
+  if (!start) return true;
+  const minutes = Math.max(1, Math.ceil((start.getTime() - Date.now()) / 60_000));
+  return window.confirm(
+    t("lessons.start_early_confirm", {
+      title: lesson.title,
+      time: formatTime(start),
+      date: formatDate(start),
+      minutes,
+    }),
+  );
+}
 
 /**
  * Hand the lesson to `/teach` in the shape teach.js remembers its own (`POST /api/lessons`'s
@@ -247,7 +274,11 @@ function timeOfDay(date) {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-/** The next quarter hour from now, and the default length after it. */
+/**
+ * The next quarter hour from now, and the default length after it. The form says how far
+ * off that is, and "start now" moves it to this minute: no lesson is scheduled for later
+ * without the teacher seeing so.
+ */
 function defaultSlot() {
   const start = new Date();
   start.setSeconds(0, 0);
@@ -263,14 +294,46 @@ function openLessonForm(schoolClass) {
   const { start, end } = defaultSlot();
   page.lessonTitle.value = "";
   page.lessonPassword.value = "";
-  page.lessonDate.value = isoDay(start);
-  page.lessonStart.value = timeOfDay(start);
-  page.lessonEnd.value = timeOfDay(end);
+  setSlot(start, end);
   const zone = timeZoneName();
   if (zone) setText(page.lessonZone, "lesson_form.zone", { zone });
   else show(page.lessonZone, false);
   page.lessonDialog.showModal();
   page.lessonTitle.focus();
+}
+
+function setSlot(start, end) {
+  page.lessonDate.value = isoDay(start);
+  page.lessonStart.value = timeOfDay(start);
+  page.lessonEnd.value = timeOfDay(end);
+  describeSlot();
+}
+
+/** "Starts in 12 minutes, at 18:15" under the times, kept up to date as they change. */
+function describeSlot() {
+  const schedule = formSchedule();
+  show(page.lessonWhen, Boolean(schedule));
+  if (!schedule) return;
+  // The form's times are to the minute: so is "now" here.
+  const thisMinute = new Date();
+  thisMinute.setSeconds(0, 0);
+  const minutes = Math.round((schedule.start.getTime() - thisMinute.getTime()) / 60_000);
+  let when = "now";
+  if (isoDay(schedule.start) !== isoDay(new Date())) when = "later";
+  else if (minutes > 0) when = "future";
+  else if (minutes < 0) when = "past";
+  page.lessonWhen.dataset.when = when;
+  setText(page.lessonWhen, `lesson_form.when_${when}`, {
+    minutes: Math.abs(minutes),
+    time: formatTime(schedule.start),
+    date: formatDate(schedule.start),
+  });
+}
+
+function startNow() {
+  const start = new Date();
+  start.setSeconds(0, 0);
+  setSlot(start, new Date(start.getTime() + DEFAULT_LENGTH_MINUTES * 60_000));
 }
 
 function formSchedule() {
@@ -456,6 +519,10 @@ async function changeLink(link, action) {
 
 page.lessonForm.addEventListener("submit", submitLesson);
 page.lessonCancel.addEventListener("click", () => page.lessonDialog.close());
+page.lessonNow.addEventListener("click", startNow);
+for (const input of [page.lessonDate, page.lessonStart, page.lessonEnd]) {
+  input.addEventListener("input", describeSlot);
+}
 page.linksClose.addEventListener("click", () => page.linksDialog.close());
 page.filter.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -464,6 +531,7 @@ page.filter.addEventListener("submit", (event) => {
 onLanguageChange(() => {
   render();
   renderLinks();
+  if (page.lessonDialog.open) describeSlot();
 });
 
 const since = new Date();
