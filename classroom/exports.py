@@ -196,10 +196,6 @@ _TEXT: Final[Mapping[Language, Mapping[str, str]]] = {
 }
 
 
-def text(language: Language, key: str) -> str:
-    return _TEXT[language][key]
-
-
 def language_of(requested: str | None, accept_language: str | None = None) -> Language | None:
     """The export language: ``requested`` (``?lang=``) if given — None when it is not one of
     :data:`LANGUAGES` (the caller refuses it) — else the first of ours in ``Accept-Language``,
@@ -448,6 +444,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
     """The sheets as an Excel workbook: bold, frozen header row; typed cells with their number
     formats; text always stored as text (never a formula)."""
     workbook = Workbook()
+    workbook.properties.creator = "lophoc"
     first = True
     for sheet in sheets:
         if first:

@@ -275,15 +275,16 @@ async def test_every_state_badge_is_seen_in_its_place(
             break
         await asyncio.sleep(0.1)
     assert "theo lịch bắt đầu lúc" in asked[0] and "Chuyên cần sẽ được tính" in asked[0], asked
+    assert re.search(r"còn (23|24) giờ \d+ phút nữa", asked[0]), asked  # a day ahead
     assert page.url == f"{lophoc.url}/lessons"  # declined: still here
     await expect(live_start(card, school)).to_have_text("Bắt đầu dạy")
 
     # The new-lesson form says when its default slot starts, and offers "now".
     await card.get_by_test_id("class-new-lesson").click()
     when = tid(page, "lesson-form-when")
-    await expect(when).to_have_text(
-        re.compile(r"^Buổi học bắt đầu sau \d+ phút nữa, lúc \d\d:\d\d\.$")
-    )
+    # The next quarter hour: in a few minutes today (or, just before midnight, tomorrow).
+    soon = r"^Buổi học bắt đầu (sau \d+ phút nữa, lúc \d\d:\d\d|lúc \d\d:\d\d, .+)\.$"
+    await expect(when).to_have_text(re.compile(soon))
     await expect_seen(when)
     await tid(page, "lesson-form-now").click()
     await expect(when).to_have_text("Buổi học bắt đầu ngay bây giờ.")

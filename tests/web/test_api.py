@@ -613,6 +613,10 @@ def test_lesson_report_close_verify_and_csv(
     assert rows[0][:4] == ["Type", "Student code", "Full name", "Status"]
     assert rows[2][3] == "Absent"
     assert 'filename="attendance_5A_' in english.headers["content-disposition"]
+    asked = client.get(
+        f"/api/lessons/{lesson_id}/report.csv", headers={**lan, "Accept-Language": "en-GB,vi;q=0.5"}
+    )
+    assert asked.content.decode("utf-8-sig").startswith("Type,Student code,")
 
     # The workbook, read back: typed cells in the school's time zone.
     workbook = client.get(f"/api/lessons/{lesson_id}/report.xlsx", headers=admin)

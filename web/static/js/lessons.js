@@ -227,6 +227,12 @@ function notify(key, params = {}) {
 
 // -- starting to teach ----------------------------------------------------------------------
 
+/** "12 phút", "2 giờ 5 phút": how long until something, in whole minutes. */
+function waitText(minutes) {
+  if (minutes < 60) return t("lessons.wait_minutes", { minutes });
+  return t("lessons.wait_hours", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+}
+
 /** Ask before starting a lesson ahead of its schedule; true to go ahead. */
 function confirmEarlyStart(lesson) {
   const start = parseTime(lesson.scheduled_start);
@@ -237,7 +243,7 @@ function confirmEarlyStart(lesson) {
       title: lesson.title,
       time: formatTime(start),
       date: formatDate(start),
-      minutes,
+      wait: waitText(minutes),
     }),
   );
 }
@@ -325,6 +331,7 @@ function describeSlot() {
   page.lessonWhen.dataset.when = when;
   setText(page.lessonWhen, `lesson_form.when_${when}`, {
     minutes: Math.abs(minutes),
+    wait: waitText(Math.abs(minutes)),
     time: formatTime(schedule.start),
     date: formatDate(schedule.start),
   });
