@@ -24,7 +24,7 @@ import {
   ApiError,
   timeZoneName,
 } from "./account.js";
-import { lessonState, linkStatus, linksByStudent, scheduleFrom } from "./records.js";
+import { lessonState, linkStatus, linksByStudent, scheduleFrom, slotWhen } from "./records.js";
 
 const MAX_TITLE_CHARS = 200;
 const PASSWORD_CHARS = { min: 8, max: 256 };
@@ -320,18 +320,11 @@ function describeSlot() {
   const schedule = formSchedule();
   show(page.lessonWhen, Boolean(schedule));
   if (!schedule) return;
-  // The form's times are to the minute: so is "now" here.
-  const thisMinute = new Date();
-  thisMinute.setSeconds(0, 0);
-  const minutes = Math.round((schedule.start.getTime() - thisMinute.getTime()) / 60_000);
-  let when = "now";
-  if (isoDay(schedule.start) !== isoDay(new Date())) when = "later";
-  else if (minutes > 0) when = "future";
-  else if (minutes < 0) when = "past";
+  const { when, minutes } = slotWhen(schedule.start, new Date());
   page.lessonWhen.dataset.when = when;
   setText(page.lessonWhen, `lesson_form.when_${when}`, {
-    minutes: Math.abs(minutes),
-    wait: waitText(Math.abs(minutes)),
+    minutes,
+    wait: waitText(minutes),
     time: formatTime(schedule.start),
     date: formatDate(schedule.start),
   });
