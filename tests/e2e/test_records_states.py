@@ -322,7 +322,7 @@ async def test_every_state_badge_is_seen_in_its_place(
     # Taught from ten minutes before the schedule: counted as taught, and it says so.
     basis = tid(page, "report-window-basis")
     await expect(basis).to_have_attribute("data-basis", "taught")
-    await expect(basis).to_contain_text("Theo giờ dạy thực tế")
+    await expect(basis).to_contain_text("Tính theo giờ dạy thực tế")
     await expect_seen(basis)
     for code, (status, text) in STUDENT_STATES.items():
         row = page.locator(f'[data-testid="student-row"][data-code="{code}"]')

@@ -377,8 +377,8 @@ export default Object.freeze({
   "link_state.expired": "Expired",
   "link_state.withdrawn": "Left the class",
 
-  "report.basis_taught": "As taught: from when the teacher started to when the lesson finished, since it did not keep to its schedule.",
-  "report.basis_scheduled": "As scheduled.",
+  "report.basis_taught": "Counted over the time actually taught: from when the teacher started to when the lesson finished.",
+  "report.basis_scheduled": "Counted over the scheduled time.",
   "report.xlsx": "Download Excel (.xlsx)",
   "lessons.start_early": "Start early",
   "lessons.start_early_title": "Scheduled to start at {time}",

@@ -377,8 +377,8 @@ export default Object.freeze({
   "link_state.expired": "Đã hết hạn",
   "link_state.withdrawn": "Đã rời lớp",
 
-  "report.basis_taught": "Theo giờ dạy thực tế: từ lúc giáo viên bắt đầu dạy đến lúc kết thúc, vì buổi học không diễn ra đúng lịch.",
-  "report.basis_scheduled": "Theo giờ học theo lịch.",
+  "report.basis_taught": "Tính theo giờ dạy thực tế: từ lúc giáo viên bắt đầu dạy đến lúc buổi học kết thúc.",
+  "report.basis_scheduled": "Tính theo giờ học theo lịch.",
   "report.xlsx": "Tải về tệp Excel (.xlsx)",
   "lessons.start_early": "Bắt đầu sớm",
   "lessons.start_early_title": "Theo lịch, buổi học bắt đầu lúc {time}",
