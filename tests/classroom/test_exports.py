@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -134,6 +135,15 @@ def test_the_lesson_workbook_in_vietnamese_has_typed_cells() -> None:
     assert about["Phiên bản báo cáo"].value == 2
     assert about["Múi giờ"].value == "Asia/Ho_Chi_Minh"
     assert about["Đi muộn nếu vào lớp muộn hơn (phút)"].value == 5
+
+
+def test_no_cell_of_the_workbook_is_a_formula() -> None:
+    body = xlsx_bytes(lesson_sheets(lesson_data(), class_name="=5A", zone=ZONE, language="vi"))
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        sheets = [name for name in archive.namelist() if name.startswith("xl/worksheets/")]
+        assert len(sheets) == 2
+        for name in sheets:
+            assert "<f>" not in archive.read(name).decode(), name
 
 
 def test_the_lesson_workbook_in_english() -> None:
