@@ -130,7 +130,12 @@ async def school(lophoc: LophocServer) -> AsyncIterator[School]:
         clock = [held_start - timedelta(days=1)]
         async with await open_database(url) as database:
             records = await open_records(
-                database, MemoryFailureLimiter(), node_id="e2e-history", clock=lambda: clock[0]
+                database,
+                MemoryFailureLimiter(),
+                link_key_file=lophoc.data_dir / "link.key",  # the server's own key
+                create_link_key=False,
+                node_id="e2e-history",
+                clock=lambda: clock[0],
             )
             for lesson_id in (held, over):
                 record = await database.lessons.by_id(lesson_id)
