@@ -192,6 +192,8 @@ function lessonRow(lesson, now) {
     const early = state === "upcoming";
     setText(start, early ? "lessons.start_early" : "lessons.start");
     if (early) {
+      // Not the usual way in: a secondary button, and a question first.
+      start.classList.replace("btn-primary", "btn-secondary");
       start.dataset.early = "true";
       start.title = t("lessons.start_early_title", { time: formatTime(lesson.scheduled_start) });
     }
