@@ -38,6 +38,7 @@ WRONG_LESSON: Final = "wrong_lesson"
 REPORT_CLOSED: Final = "report_closed"
 INVALID_RANGE: Final = "invalid_range"
 LESSON_NOT_OVER: Final = "lesson_not_over"
+INVALID_LANGUAGE: Final = "invalid_language"
 
 
 class ClassroomError(Exception):
@@ -209,4 +210,12 @@ class ClassroomError(Exception):
             INVALID_RANGE,
             f"Give dates as YYYY-MM-DD, the last not before the first, at most {max_days} "
             "days apart.",
+        )
+
+    @classmethod
+    def invalid_language(cls, languages: tuple[str, ...]) -> ClassroomError:
+        return cls(
+            INVALID_LANGUAGE,
+            f"Exports are in {' or '.join(languages)}: give lang={'|'.join(languages)}.",
+            {"languages": list(languages)},
         )

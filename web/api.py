@@ -1,8 +1,9 @@
 """The records API: logins, teachers, classes, rosters, class lessons, join links, reports,
 and the safety records (incident reports, the moderation audit log).
 
-JSON in and out (a roster is imported from the school's file, CSV or ``.xlsx``, and exported as
-CSV, like the reports), errors as
+JSON in and out (a roster is imported from the school's file, CSV or ``.xlsx``, and exported
+as CSV; report exports are Excel ``.xlsx`` and CSV, in the language of ``?lang=vi|en``: see
+``classroom.exports``), errors as
 ``{"error": {"code", "message", ...}}`` with the ``classroom`` error codes.
 
 **Who may do what.** Every endpoint but ``/api/login`` and ``/api/logout`` needs a session:
@@ -35,10 +36,26 @@ from starlette.routing import Route
 
 from classroom.accounts import SESSION_LIFETIME, SchoolClass, User, UserRole, may_teach
 from classroom.errors import ClassroomError
+from classroom.exports import (
+    CSV_MEDIA_TYPE,
+    LANGUAGES,
+    XLSX_MEDIA_TYPE,
+    ExportFormat,
+    FileName,
+    Language,
+    class_file_name,
+    class_sheets,
+    content_disposition,
+    csv_bytes,
+    language_of,
+    lesson_file_name,
+    lesson_sheets,
+    xlsx_bytes,
+)
 from classroom.lessons import MAX_LESSON_LENGTH, Lesson, LessonService
 from classroom.links import JoinLink, LinkService, link_url
 from classroom.records import Records
-from classroom.reports import MAX_REPORT_RANGE, RosterLine, class_report_csv, lesson_report_csv
+from classroom.reports import MAX_REPORT_RANGE, RosterLine
 from classroom.rosters import MAX_ROSTER_BYTES, RosterEntry
 
 log = logging.getLogger(__name__)
@@ -47,7 +64,6 @@ MAX_JSON_BODY: Final = 16 * 1024
 """Same limit as ``web.app.MAX_JSON_BODY`` (a test keeps them equal)."""
 MAX_CSV_BODY: Final = MAX_ROSTER_BYTES
 SESSION_COOKIE: Final = "lophoc_session"
-CSV_MEDIA_TYPE: Final = "text/csv; charset=utf-8"
 
 _STATUS: Final = {
     "bad_login": 401,
@@ -587,15 +603,49 @@ async def lesson_report(request: Request, user: User) -> Response:
     return JSONResponse({"report": view.to_json()})
 
 
-@endpoint()
-async def lesson_report_csv_endpoint(request: Request, user: User) -> Response:
-    lesson, _ = await _visible_lesson(request, user)
+def _export_language(request: Request) -> Language:
+    language = language_of(request.query_params.get("lang"), request.headers.get("accept-language"))
+    if language is None:
+        raise ClassroomError.invalid_language(LANGUAGES)
+    return language
+
+
+def _file(body: bytes, kind: ExportFormat, name: FileName, headers: dict[str, str]) -> Response:
+    return Response(
+        body,
+        media_type=XLSX_MEDIA_TYPE if kind == "xlsx" else CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": content_disposition(name), **headers},
+    )
+
+
+async def _lesson_export(request: Request, user: User, kind: ExportFormat) -> Response:
+    """The lesson's report as a file; a frozen one says its hash in ``X-Report-SHA256``."""
+    language = _export_language(request)
+    lesson, school_class = await _visible_lesson(request, user)
     reports = _records(request).reports
     view = await reports.view(lesson)
+    data = view.to_json()
     headers = {}
     if view.frozen is not None:
         headers["X-Report-SHA256"] = view.frozen.content_hash
-    return _csv(lesson_report_csv(view.data, reports.zone), f"lesson-{lesson.code}.csv", headers)
+    sheets = lesson_sheets(data, class_name=school_class.name, zone=reports.zone, language=language)
+    body = xlsx_bytes(sheets) if kind == "xlsx" else csv_bytes(sheets[0], language)
+    name = lesson_file_name(
+        data, class_name=school_class.name, zone=reports.zone, language=language, ext=kind
+    )
+    return _file(body, kind, name, headers)
+
+
+@endpoint()
+async def lesson_report_xlsx_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/lessons/{lesson_id}/report.xlsx?lang=vi|en``: attendance and about sheets."""
+    return await _lesson_export(request, user, "xlsx")
+
+
+@endpoint()
+async def lesson_report_csv_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/lessons/{lesson_id}/report.csv?lang=vi|en``: the attendance table."""
+    return await _lesson_export(request, user, "csv")
 
 
 @endpoint(role="teacher")
@@ -709,10 +759,25 @@ async def class_report(request: Request, user: User) -> Response:
     return JSONResponse({"report": await _class_report_data(request, user)})
 
 
+async def _class_export(request: Request, user: User, kind: ExportFormat) -> Response:
+    language = _export_language(request)
+    data = await _class_report_data(request, user)
+    zone = _records(request).reports.zone
+    sheets = class_sheets(data, zone=zone, language=language)
+    body = xlsx_bytes(sheets) if kind == "xlsx" else csv_bytes(sheets[0], language)
+    return _file(body, kind, class_file_name(data, language=language, ext=kind), {})
+
+
+@endpoint()
+async def class_report_xlsx_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/classes/{class_id}/report.xlsx?from=…&to=…&lang=vi|en``."""
+    return await _class_export(request, user, "xlsx")
+
+
 @endpoint()
 async def class_report_csv_endpoint(request: Request, user: User) -> Response:
-    data = await _class_report_data(request, user)
-    return _csv(class_report_csv(data), "class-report.csv")
+    """``GET /api/classes/{class_id}/report.csv?from=…&to=…&lang=vi|en``: per student."""
+    return await _class_export(request, user, "csv")
 
 
 routes: Final = [
@@ -731,6 +796,7 @@ routes: Final = [
     Route("/api/classes/{class_id}/lessons", create_class_lesson, methods=["POST"]),
     Route("/api/classes/{class_id}/report", class_report, methods=["GET"]),
     Route("/api/classes/{class_id}/report.csv", class_report_csv_endpoint, methods=["GET"]),
+    Route("/api/classes/{class_id}/report.xlsx", class_report_xlsx_endpoint, methods=["GET"]),
     Route("/api/lessons", list_lessons, methods=["GET"]),
     Route("/api/incidents", list_incidents, methods=["GET"]),
     Route("/api/incidents/{incident_id}", get_incident, methods=["GET"]),
@@ -742,6 +808,7 @@ routes: Final = [
     Route("/api/lessons/{lesson_id}/links/{link_id}/reissue", reissue_link, methods=["POST"]),
     Route("/api/lessons/{lesson_id}/report", lesson_report, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/report.csv", lesson_report_csv_endpoint, methods=["GET"]),
+    Route("/api/lessons/{lesson_id}/report.xlsx", lesson_report_xlsx_endpoint, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/report/close", close_report, methods=["POST"]),
     Route("/api/lessons/{lesson_id}/report/verify", verify_report, methods=["GET"]),
 ]

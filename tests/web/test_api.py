@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import update
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -657,19 +659,62 @@ def test_lesson_report_close_verify_and_csv(
         "events_match": True,
     }
 
+    # CSV: Vietnamese by default, for Excel (";" as the list separator, BOM, local times).
     exported = client.get(f"/api/lessons/{lesson_id}/report.csv", headers=lan)
     assert exported.status_code == 200
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
     assert exported.headers["x-report-sha256"] == frozen["frozen"]["content_hash"]
     assert exported.content.startswith(BOM)
-    rows = list(csv.reader(io.StringIO(exported.content[len(BOM) :].decode())))
+    text = exported.content[len(BOM) :].decode()
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert rows[0][:4] == ["Loại", "Mã HS", "Họ và tên", "Trạng thái"]
     assert [row[:3] for row in rows[1:]] == [
-        ["student", "HS001", "Nguyễn Văn An"],
-        ["student", "HS002", "Trần Thị Bích Ngọc"],
-        ["student", "HS003", "Lê Hoàng Đức"],
-        ["guest", "", "Khách Dự Giờ"],
+        ["Học sinh", "HS001", "Nguyễn Văn An"],
+        ["Học sinh", "HS002", "Trần Thị Bích Ngọc"],
+        ["Học sinh", "HS003", "Lê Hoàng Đức"],
+        ["Khách", "", "Khách Dự Giờ"],
     ]
-    assert rows[2][3] == "absent"
-    assert rows[1][4].endswith("+07:00")  # the school's time zone
+    assert rows[2][3] == "Vắng"
+    joined_at = datetime.fromisoformat(frozen["students"][0]["first_join"])
+    local = joined_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert rows[1][4] == local.strftime("%d/%m/%Y %H:%M")  # the school's time zone
+    disposition = exported.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="diem-danh_5A_')
+    assert "filename*=UTF-8''%C4%90i%E1%BB%83m%20danh%205A%20-%20" in disposition
+    assert disposition.endswith(".csv")
+
+    english = client.get(f"/api/lessons/{lesson_id}/report.csv?lang=en", headers=lan)
+    rows = list(csv.reader(io.StringIO(english.content[len(BOM) :].decode()), delimiter=","))
+    assert rows[0][:4] == ["Type", "Student code", "Full name", "Status"]
+    assert rows[2][3] == "Absent"
+    assert 'filename="attendance_5A_' in english.headers["content-disposition"]
+    asked = client.get(
+        f"/api/lessons/{lesson_id}/report.csv", headers={**lan, "Accept-Language": "en-GB,vi;q=0.5"}
+    )
+    assert asked.content.decode("utf-8-sig").startswith("Type,Student code,")
+
+    # The workbook, read back: typed cells in the school's time zone.
+    workbook = client.get(f"/api/lessons/{lesson_id}/report.xlsx", headers=admin)
+    assert workbook.status_code == 200
+    assert workbook.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert workbook.headers["x-report-sha256"] == frozen["frozen"]["content_hash"]
+    assert workbook.headers["content-disposition"].endswith(".xlsx")
+    book = load_workbook(io.BytesIO(workbook.content))
+    sheet = book["Điểm danh"]
+    status = {"present": "Có mặt", "absent": "Vắng"}[frozen["students"][0]["status"]]
+    assert sheet["C2"].value == "Nguyễn Văn An" and sheet["D2"].value == status
+    assert sheet["E2"].value == local.replace(second=0, microsecond=0, tzinfo=None)
+    assert sheet["E2"].number_format == "dd/mm/yyyy hh:mm"
+    assert isinstance(sheet["G2"].value, int) and sheet["H2"].number_format == "0.0%"
+    about = {row[0].value: row[1].value for row in book["Thông tin"].iter_rows(min_row=2)}
+    assert about["Mã kiểm tra (SHA-256)"] == frozen["frozen"]["content_hash"]
+
+    for path in ("report.csv", "report.xlsx"):
+        refused = client.get(f"/api/lessons/{lesson_id}/{path}?lang=fr", headers=lan)
+        assert (refused.status_code, error_code(refused)) == (400, "invalid_language")
+        assert refused.json()["error"]["languages"] == ["vi", "en"]
 
 
 def test_a_report_cannot_be_closed_before_the_lesson_is_over(
@@ -698,6 +743,21 @@ def test_class_report_over_a_date_range(
     ]
     exported = client.get(f"/api/classes/{class_5a}/report.csv?{query}", headers=lan)
     assert exported.content.startswith(BOM) and "Lê Hoàng Đức".encode() in exported.content
+    rows = list(csv.reader(io.StringIO(exported.content[len(BOM) :].decode()), delimiter=";"))
+    assert rows[0][:3] == ["Mã HS", "Họ và tên", "Số buổi"]
+    assert rows[1] == ["HS001", "Nguyễn Văn An", "1", "0", "0", "0", "0", "1", "0", "0%"]
+    first, last = today - timedelta(days=1), today + timedelta(days=1)
+    assert exported.headers["content-disposition"].startswith(
+        f"attachment; filename=\"chuyen-can_5A_{first}_{last}.csv\"; filename*=UTF-8''"
+    )
+    workbook = client.get(f"/api/classes/{class_5a}/report.xlsx?{query}&lang=en", headers={**lan})
+    assert workbook.status_code == 200
+    book = load_workbook(io.BytesIO(workbook.content))
+    assert book.sheetnames == ["Students", "Lessons", "About"]
+    assert book["Students"]["J2"].value == 0 and book["Students"]["J2"].number_format == "0.0%"
+    assert book["Lessons"]["A2"].value == data["lessons"][0]["title"]
+    refused = client.get(f"/api/classes/{class_5a}/report.xlsx?from=x&to=y", headers=lan)
+    assert (refused.status_code, error_code(refused)) == (400, "invalid_range")
     assert client.get(f"/api/classes/{class_5a}/report?{query}", headers=hung).status_code == 404
     for bad in (
         "",
