@@ -43,6 +43,7 @@ from classroom.lessons import Admission, LessonService
 from classroom.passwords import token_digest
 from classroom.safety import Party, SafetyService
 from media.service import DownlinkChange, MediaError, MediaService, ProducerInfo
+from media.turn import TurnSettings
 
 from . import messages, staff
 from .errors import SignalingError
@@ -83,7 +84,9 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         attendance: AttendanceRecorder | None = None,
         safety: SafetyService | None = None,
+        turn: TurnSettings | None = None,
     ) -> None:
+        self.turn = turn
         self.attendance = attendance
         self.safety = safety
         self.hub = hub
@@ -494,6 +497,10 @@ class Session:
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
             "data_saver": self.data_saver,
+            # The TURN relay, with a credential minted for this participant (media.turn).
+            "ice_servers": self.turn.ice_servers(self.participant_id, time.time())
+            if self.turn is not None
+            else [],
         }
 
     def describe(self) -> dict[str, Any]:

@@ -335,6 +335,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
         close=close,
         attendance=services.records.attendance if services.records else None,
         safety=services.records.safety if services.records else None,
+        turn=services.settings.turn,
     )
     writer_task = asyncio.ensure_future(writer())
     timeout_task = asyncio.ensure_future(session.expire_unjoined())

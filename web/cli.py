@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import os
 import resource
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ import ifaddr
 import uvicorn
 
 from media.ice import IceSettings
+from media.turn import TurnSettings
 
 from .app import create_app
 from .config import Settings, parse_networks, uvicorn_config
@@ -114,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="TURN server as URL,USERNAME,CREDENTIAL (default: none)",
+    )
+    serve.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        help="a TURN URL students' browsers use, e.g. turns:turn.example.org:443?transport=tcp "
+        "(repeatable; with --turn-secret-file; see docs/turn.md)",
+    )
+    serve.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the secret shared with coturn's static-auth-secret, readable only "
+        "by lophoc's user; each participant gets credentials minted from it",
     )
     serve.add_argument(
         "--waiting-room",
@@ -235,6 +251,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         proxies = parse_networks(args.trusted_proxy)
     except ValueError as exc:
         raise SystemExit(f"lophoc: --trusted-proxy: {exc}") from exc
+    turn_relay = turn_settings(args.turn_url, args.turn_secret_file)
     ice = IceSettings(
         addresses=tuple(args.ice_address) or None,
         public_address=args.ice_public_address,
@@ -258,7 +275,30 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trusted_proxies=proxies,
         link_key_file=args.link_key_file,
         metrics_token=os.environ.get("LOPHOC_METRICS_TOKEN") or None,
+        turn=turn_relay,
     )
+
+
+def turn_settings(urls: list[str], secret_file: Path | None) -> TurnSettings | None:
+    """``--turn-url`` and ``--turn-secret-file`` together, or neither."""
+    if not urls and secret_file is None:
+        return None
+    if not urls or secret_file is None:
+        raise SystemExit("lophoc: --turn-url and --turn-secret-file go together")
+    try:
+        mode = secret_file.stat().st_mode
+        secret = secret_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"lophoc: --turn-secret-file: cannot read {secret_file}: {exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SystemExit(
+            f"lophoc: the TURN secret {secret_file} can be read by other users: "
+            f"run chmod 600 {secret_file}"
+        )
+    try:
+        return TurnSettings(urls=tuple(urls), secret=secret)
+    except ValueError as exc:
+        raise SystemExit(f"lophoc: TURN: {exc}") from exc
 
 
 def urls_to_open(settings: Settings) -> list[str]:

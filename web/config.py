@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from media.ice import IceSettings
+from media.turn import TurnSettings
 from signaling.limits import Limits
 from web.http_guard import HttpLimits
 
@@ -38,6 +39,8 @@ class Settings:
     """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
     class list wait) or ``nobody``; the teacher changes it during the lesson."""
     http: HttpLimits = field(default_factory=HttpLimits)
+    turn: TurnSettings | None = None
+    """The TURN relay students' browsers are given, with credentials minted per participant."""
     metrics_token: str | None = None
     """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <token>``;
     else only requests from this host that came through no proxy."""
