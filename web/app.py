@@ -155,7 +155,8 @@ async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    public: str | None = request.app.state.services.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
 
 
 async def create_lesson(request: Request) -> Response:

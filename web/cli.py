@@ -23,6 +23,7 @@ import os
 import resource
 import stat
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -139,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "not on the class list); teachers change it in the lesson",
     )
     serve.add_argument(
+        "--public-url",
+        default=None,
+        help="the address students open, e.g. https://hoc.truong.example.vn (behind a proxy or "
+        "a NAT); join links are built from it (default: the address each request came to)",
+    )
+    serve.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
@@ -252,6 +259,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     except ValueError as exc:
         raise SystemExit(f"lophoc: --trusted-proxy: {exc}") from exc
     turn_relay = turn_settings(args.turn_url, args.turn_secret_file)
+    public_url = checked_public_url(args.public_url)
     ice = IceSettings(
         addresses=tuple(args.ice_address) or None,
         public_address=args.ice_public_address,
@@ -276,7 +284,25 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         link_key_file=args.link_key_file,
         metrics_token=os.environ.get("LOPHOC_METRICS_TOKEN") or None,
         turn=turn_relay,
+        public_url=public_url,
     )
+
+
+def checked_public_url(url: str | None) -> str | None:
+    """``--public-url``: an http(s) origin with an optional path, no query or fragment."""
+    if url is None:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SystemExit(
+            f"lophoc: --public-url {url!r}: give the address students open, such as "
+            "https://hoc.truong.example.vn or https://example.vn/lophoc"
+        )
+    try:
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise SystemExit(f"lophoc: --public-url {url!r}: {exc}") from exc
+    return url.rstrip("/")
 
 
 def turn_settings(urls: list[str], secret_file: Path | None) -> TurnSettings | None:
@@ -302,6 +328,8 @@ def turn_settings(urls: list[str], secret_file: Path | None) -> TurnSettings | N
 
 
 def urls_to_open(settings: Settings) -> list[str]:
+    if settings.public_url is not None:
+        return [settings.public_url + "/"]
     scheme = "https" if settings.tls else "http"
     hosts = ["localhost"]
     if settings.host in ("0.0.0.0", "::"):
