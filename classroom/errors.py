@@ -25,6 +25,8 @@ FORBIDDEN: Final = "forbidden"
 NOT_FOUND: Final = "not_found"
 INVALID_USERNAME: Final = "invalid_username"
 USERNAME_TAKEN: Final = "username_taken"
+DISABLE_SELF: Final = "cannot_disable_self"
+LAST_ADMIN: Final = "last_admin"
 INVALID_CLASS_NAME: Final = "invalid_class_name"
 CLASS_EXISTS: Final = "class_exists"
 BAD_ROSTER: Final = "bad_roster"
@@ -136,6 +138,15 @@ class ClassroomError(Exception):
     @classmethod
     def username_taken(cls) -> ClassroomError:
         return cls(USERNAME_TAKEN, "This username is already in use.")
+
+    @classmethod
+    def cannot_disable_self(cls) -> ClassroomError:
+        return cls(DISABLE_SELF, "You cannot disable your own account.")
+
+    @classmethod
+    def last_admin(cls) -> ClassroomError:
+        """Disabling the only administrator left would lock the school out of its records."""
+        return cls(LAST_ADMIN, "This is the last active administrator: create another first.")
 
     @classmethod
     def invalid_class_name(cls) -> ClassroomError:

@@ -169,6 +169,25 @@ class SqlAccountStore:
                 delete(user_sessions).where(user_sessions.c.token_hash == token_hash)
             )
 
+    async def delete_sessions_of(self, user_id: str) -> int:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(user_sessions).where(user_sessions.c.user_id == user_id)
+            )
+        return int(result.rowcount or 0)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def set_disabled(self, user_id: str, disabled_at: datetime | None) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(users).where(users.c.id == user_id).values(disabled_at=disabled_at)
+            )
+
     async def delete_expired_sessions(self, now: datetime) -> int:
         async with self._engine.begin() as connection:
             result = await connection.execute(

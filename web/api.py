@@ -71,6 +71,8 @@ _STATUS: Final = {
     "forbidden": 403,
     "not_found": 404,
     "username_taken": 409,
+    "cannot_disable_self": 409,
+    "last_admin": 409,
     "class_exists": 409,
     "report_closed": 409,
     "lesson_not_over": 409,
@@ -230,6 +232,7 @@ def _user_json(user: User) -> dict[str, Any]:
         "full_name": user.full_name,
         "role": user.role,
         "created_at": _iso(user.created_at),
+        "disabled_at": _iso(user.disabled_at) if user.disabled_at is not None else None,
     }
 
 
@@ -422,6 +425,34 @@ async def create_teacher(request: Request, user: User) -> Response:
         "teacher",
     )
     return JSONResponse({"teacher": _user_json(teacher)}, status_code=201)
+
+
+@endpoint(role="admin")
+async def reset_password(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/password {"password"}``: a new password; every open
+    session of that account ends."""
+    data = await _json_body(request)
+    changed = await _records(request).accounts.reset_password(
+        request.path_params["username"], _text(data, "password") or ""
+    )
+    return JSONResponse({"user": _user_json(changed)})
+
+
+@endpoint(role="admin")
+async def disable_user(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/disable``: no more logins, its sessions end, its records
+    stay (``cannot_disable_self``, ``last_admin``)."""
+    changed = await _records(request).accounts.disable_user(
+        request.path_params["username"], by=user
+    )
+    return JSONResponse({"user": _user_json(changed)})
+
+
+@endpoint(role="admin")
+async def enable_user(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/enable``: a disabled account may log in again."""
+    changed = await _records(request).accounts.enable_user(request.path_params["username"])
+    return JSONResponse({"user": _user_json(changed)})
 
 
 @endpoint()
@@ -786,6 +817,9 @@ routes: Final = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/teachers", list_teachers, methods=["GET"]),
     Route("/api/teachers", create_teacher, methods=["POST"]),
+    Route("/api/users/{username}/password", reset_password, methods=["POST"]),
+    Route("/api/users/{username}/disable", disable_user, methods=["POST"]),
+    Route("/api/users/{username}/enable", enable_user, methods=["POST"]),
     Route("/api/classes", list_classes, methods=["GET"]),
     Route("/api/classes", create_class, methods=["POST"]),
     Route("/api/classes/{class_id}/teachers", add_class_teacher, methods=["POST"]),

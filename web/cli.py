@@ -4,7 +4,8 @@
 HTTPS with a self-signed certificate) and prints the addresses to open.
 
 ``lophoc admin …`` manages the school's records on the same database (``--db`` / ``--data-dir``
-as for ``serve``): ``create-admin``, ``create-teacher``, ``create-class``, ``assign-teacher``,
+as for ``serve``): ``create-admin``, ``create-teacher``, ``reset-password``, ``disable``,
+``enable``, ``create-class``, ``assign-teacher``,
 ``import-roster`` (``.xlsx`` or CSV; ``--dry-run`` shows the changes and every problem, in
 Vietnamese or English with ``--lang``), ``export-roster``, ``list-teachers``, ``list-classes``. Passwords are read
 from the terminal (or one line of standard input with ``--password-stdin``), never from the
@@ -191,6 +192,22 @@ def add_admin_parser(sub: Any) -> None:
             action="store_true",
             help="read the password from one line of standard input instead of the terminal",
         )
+    reset = commands.add_parser(
+        "reset-password",
+        parents=[common],
+        help="give an account a new password (its open sessions end)",
+    )
+    reset.add_argument("username")
+    reset.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from one line of standard input instead of the terminal",
+    )
+    for name, what in (
+        ("disable", "disable an account: no more logins, its sessions end, its records stay"),
+        ("enable", "let a disabled account log in again"),
+    ):
+        commands.add_parser(name, parents=[common], help=what).add_argument("username")
     create_class = commands.add_parser("create-class", parents=[common], help="create a class")
     create_class.add_argument("name", help="e.g. 5A")
     create_class.add_argument(
@@ -394,7 +411,9 @@ def run_admin(args: argparse.Namespace) -> int:
         args.data_dir.mkdir(parents=True, exist_ok=True)
     command = args.admin_command
     password = (
-        read_password(args.password_stdin) if command in ("create-admin", "create-teacher") else ""
+        read_password(args.password_stdin)
+        if command in ("create-admin", "create-teacher", "reset-password")
+        else ""
     )
     data = b""
     if command == "import-roster":
@@ -417,6 +436,15 @@ def run_admin(args: argparse.Namespace) -> int:
             role: Literal["admin", "teacher"] = "admin" if command == "create-admin" else "teacher"
             user = await admin.create_user(records, args.username, args.name, password, role)
             print(f"created {role} {user.username} ({user.full_name})")
+        elif command == "reset-password":
+            user = await records.accounts.reset_password(args.username, password)
+            print(f"new password for {user.username}; their open sessions have ended")
+        elif command == "disable":
+            user = await records.accounts.disable_user(args.username, by=None)
+            print(f"disabled {user.username}: no more logins; their records stay")
+        elif command == "enable":
+            user = await records.accounts.enable_user(args.username)
+            print(f"enabled {user.username}")
         elif command == "create-class":
             created = await admin.create_class(records, args.name, args.teacher)
             print(f"created class {created.name}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from classroom.admin import admin_records
+from classroom.errors import ClassroomError
 from classroom.ratelimit import MemoryFailureLimiter
 from classroom.records import open_records
 from classroom.rosters import BOM
@@ -239,3 +240,36 @@ async def test_admin_records_open_and_close_the_database(tmp_path: Path) -> None
         await records.accounts.create_user("lan", "Lan", TEACHER_PASSWORD, "teacher")
     async with admin_records(url) as records:
         assert [t.username for t in await records.accounts.teachers()] == ["lan"]
+
+
+def test_reset_disable_and_enable_from_the_command_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = db(data_dir)
+    for command, name, who in (
+        ("create-admin", "hieutruong", "Đỗ Văn Minh"),
+        ("create-teacher", "lan", "Nguyễn Thị Lan"),
+    ):
+        stdin = ADMIN_PASSWORD + "\n"
+        assert (
+            run([command, name, "--name", who, "--password-stdin", *args], monkeypatch, stdin=stdin)
+            == 0
+        )
+    new = "một mật khẩu mới dài"
+    assert (
+        run(["reset-password", "lan", "--password-stdin", *args], monkeypatch, stdin=new + "\n")
+        == 0
+    )
+    assert asyncio.run(login(data_dir, "lan", new)) == "teacher"
+    assert run(["disable", "lan", *args], monkeypatch) == 0
+    with pytest.raises(ClassroomError) as refused:
+        asyncio.run(login(data_dir, "lan", new))
+    assert refused.value.code == "bad_login"
+    assert run(["enable", "lan", *args], monkeypatch) == 0
+    assert asyncio.run(login(data_dir, "lan", new)) == "teacher"
+    # The last administrator stays: refused with a message, exit status 1.
+    assert run(["disable", "hieutruong", *args], monkeypatch) == 1
+    assert run(["reset-password", "ghost", "--password-stdin", *args], monkeypatch, stdin=new) == 1
+    captured = capsys.readouterr()
+    assert "disabled lan" in captured.out and "enabled lan" in captured.out
+    assert "last active administrator" in captured.err and new not in captured.out + captured.err

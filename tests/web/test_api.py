@@ -317,6 +317,43 @@ def test_admins_manage_teachers_and_teachers_cannot(
     assert (denied.status_code, error_code(denied)) == (403, "forbidden")
 
 
+def test_admins_reset_disable_and_enable_accounts(
+    api_client: Api, admin: dict[str, str], lan: dict[str, str]
+) -> None:
+    client = api_client.client
+    new_password = "mật khẩu mới của Lan"
+    refused = client.post("/api/users/lan/disable", headers=lan)
+    assert (refused.status_code, error_code(refused)) == (403, "forbidden")
+    reset = client.post("/api/users/lan/password", json={"password": new_password}, headers=admin)
+    assert reset.status_code == 200 and reset.json()["user"]["username"] == "lan"
+    # Lan's session ended with the reset; her new password opens a new one.
+    assert client.get("/api/me", headers=lan).status_code == 401
+    relogged = client.post("/api/login", json={"username": "lan", "password": new_password})
+    assert relogged.status_code == 200
+    lan = {"Authorization": f"Bearer {relogged.json()['token']}"}
+    weak = client.post("/api/users/lan/password", json={"password": "123"}, headers=admin)
+    assert (weak.status_code, error_code(weak)) == (400, "weak_password")
+
+    disabled = client.post("/api/users/lan/disable", headers=admin)
+    assert disabled.status_code == 200 and disabled.json()["user"]["disabled_at"] is not None
+    assert client.get("/api/me", headers=lan).status_code == 401
+    again = client.post("/api/login", json={"username": "lan", "password": new_password})
+    assert (again.status_code, error_code(again)) == (401, "bad_login")
+    listed = client.get("/api/teachers", headers=admin).json()["teachers"]
+    assert [t["disabled_at"] is not None for t in listed if t["username"] == "lan"] == [True]
+    enabled = client.post("/api/users/lan/enable", headers=admin)
+    assert enabled.status_code == 200 and enabled.json()["user"]["disabled_at"] is None
+    assert (
+        client.post("/api/login", json={"username": "lan", "password": new_password}).status_code
+        == 200
+    )
+
+    myself = client.post("/api/users/admin/disable", headers=admin)
+    assert (myself.status_code, error_code(myself)) == (409, "cannot_disable_self")
+    ghost = client.post("/api/users/ghost/enable", headers=admin)
+    assert (ghost.status_code, error_code(ghost)) == (404, "not_found")
+
+
 def test_classes_and_who_sees_them(
     api_client: Api, admin: dict[str, str], lan: dict[str, str], hung: dict[str, str], class_5a: str
 ) -> None:

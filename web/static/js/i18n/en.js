@@ -330,6 +330,8 @@ export default Object.freeze({
   "api_error.invalid_range": "Choose a first and a last day (the last not before the first, at most 400 days apart).",
   "api_error.invalid_username": "Usernames are 3 to 32 characters: lower-case letters a–z, digits, dots, dashes and underscores, starting with a letter.",
   "api_error.username_taken": "This username is already in use.",
+  "api_error.cannot_disable_self": "You cannot disable your own account.",
+  "api_error.last_admin": "This is the last active administrator: create another first.",
   "api_error.invalid_class_name": "Class names must be 1 to 64 characters long, with no special characters.",
   "api_error.class_exists": "A class with this name already exists.",
   "api_error.bad_roster": "The class list file has errors, so no student was imported.",

@@ -330,6 +330,8 @@ export default Object.freeze({
   "api_error.invalid_range": "Hãy chọn ngày bắt đầu và ngày kết thúc (ngày kết thúc không trước ngày bắt đầu, cách nhau tối đa 400 ngày).",
   "api_error.invalid_username": "Tên đăng nhập dài 3–32 ký tự: chữ thường không dấu, chữ số, dấu chấm, gạch ngang, gạch dưới, bắt đầu bằng một chữ cái.",
   "api_error.username_taken": "Tên đăng nhập này đã có người dùng.",
+  "api_error.cannot_disable_self": "Bạn không thể tự khoá tài khoản của mình.",
+  "api_error.last_admin": "Đây là quản trị viên cuối cùng còn hoạt động: hãy tạo thêm một quản trị viên trước.",
   "api_error.invalid_class_name": "Tên lớp phải dài từ 1 đến 64 ký tự, không có ký tự đặc biệt.",
   "api_error.class_exists": "Đã có một lớp mang tên này.",
   "api_error.bad_roster": "Tệp danh sách lớp có lỗi nên chưa nhập được học sinh nào.",
