@@ -1319,6 +1319,21 @@ class SubscribeTransport(Transport):
                 COUNTERS.transport_feedback += 1
                 if fb.twcc is not None:
                     estimator.on_transport_feedback(fb.twcc, now)
+                    if trace.isEnabledFor(logging.DEBUG):
+                        snap = estimator.snapshot()
+                        trace.debug(
+                            "t=%.3f subscriber %s: feedback of %d packets: delay-based %d,"
+                            " trend %s (threshold %s) %s, queue %s s, acked %s",
+                            now,
+                            self.participant_id,
+                            len(fb.twcc.packets),
+                            snap["delay_based"],
+                            snap["modified_trend"],
+                            snap["threshold"],
+                            snap["detector"],
+                            snap["queue_delay"],
+                            snap["acked_bitrate"],
+                        )
             elif kind == "nack":
                 COUNTERS.nacks_received += 1
                 consumer = self.by_ssrc.get(fb.media_ssrcs[0])
