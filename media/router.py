@@ -41,6 +41,7 @@ its data saver and its downlink's allocation (``media.allocation``) together.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ from .rtx import unwrap as unwrap_rtx
 if TYPE_CHECKING:
     from .policing import Policer
     from .transport import PublishTransport, SubscribeTransport
+
+trace = logging.getLogger("media.trace")
+"""Repair and bandwidth decisions, one line each with its time, at debug level (``lophoc serve
+--trace-media``): what a benchmark lines up with what a student saw and heard."""
 
 HISTORY_SIZE = 1024
 """Packets kept per producer for retransmission (≈ 1 s of 800 kbps video plus slack)."""
@@ -103,6 +108,7 @@ class Counters:
         "nacks_for_rtx",
         "nacks_received",
         "paced_dropped",
+        "paced_unqueued",
         "padding_packets",
         "policed_bytes",
         "policed_packets",
@@ -110,11 +116,16 @@ class Counters:
         "received_packets",
         "refused_destinations",
         "retransmissions_refused",
+        "retransmissions_unavailable",
         "retransmitted_packets",
         "rtx_duplicates",
         "rtx_padding_dropped",
         "rtx_received",
         "transport_feedback",
+        "upstream_given_up",
+        "upstream_nack_repeats",
+        "upstream_nacked",
+        "upstream_recovered",
     )
 
     dropped_malformed: int
@@ -131,6 +142,7 @@ class Counters:
     nacks_for_rtx: int
     nacks_received: int
     paced_dropped: int
+    paced_unqueued: int
     padding_packets: int
     policed_bytes: int
     policed_packets: int
@@ -138,11 +150,16 @@ class Counters:
     received_packets: int
     refused_destinations: int
     retransmissions_refused: int
+    retransmissions_unavailable: int
     retransmitted_packets: int
     rtx_duplicates: int
     rtx_padding_dropped: int
     rtx_received: int
     transport_feedback: int
+    upstream_given_up: int
+    upstream_nack_repeats: int
+    upstream_nacked: int
+    upstream_recovered: int
 
     def __init__(self) -> None:
         for name in self.__slots__:
@@ -193,6 +210,7 @@ class Producer:
         self.is_keyframe_start = keyframe_detector(codec.name)
         self.stats = ReceiveStats(codec.clock_rate)
         self.nacks = NackTracker()  # asked again by the publish transport's NACK timer
+        self.nacks.on_give_up = self._gave_up
         self.keyframes = KeyframeThrottle(keyframe_interval)
         self.policer = policer  # media.policing: drops what is far above the negotiated rate
         # Retransmission history: slot = seq & mask → (seq, arrival time, packet bytes).
@@ -235,10 +253,24 @@ class Producer:
         self.octets += n - offset
         self.last_packet_at = now
         missing = self.stats.add(seq, ts, now)
+        nacks = self.nacks
         if missing:
             self.transport.send_nack(self.ssrc, missing)
-            self.nacks.add(missing, now)
-        self.nacks.received(seq)
+            asked = nacks.asked
+            nacks.add(missing, now)
+            COUNTERS.upstream_nacked += nacks.asked - asked
+        recovered = nacks.received(seq)
+        if recovered is not None:
+            COUNTERS.upstream_recovered += 1
+            if trace.isEnabledFor(logging.DEBUG):
+                trace.debug(
+                    "t=%.3f producer %s: seq %d came %.0f ms after its first NACK (%d asks)",
+                    now,
+                    self.id,
+                    seq,
+                    (now - recovered[0]) * 1000,
+                    recovered[2],
+                )
         self.history[seq & HISTORY_MASK] = (seq, now, data)
         if self.paused:
             return
@@ -299,6 +331,18 @@ class Producer:
         jitter = self.stats.jitter_state()
         self.receive(original, now)
         self.stats.restore_jitter(jitter)
+
+    def _gave_up(self, seq: int, entry: list[float], now: float) -> None:
+        COUNTERS.upstream_given_up += 1
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "t=%.3f producer %s: gave up on seq %d after %d asks, %.0f ms",
+                now,
+                self.id,
+                seq,
+                entry[2],
+                (now - entry[0]) * 1000,
+            )
 
     def measure(self, now: float) -> float:
         """Update ``bitrate`` from what arrived since the last call (an average smoothed over
@@ -455,8 +499,9 @@ class Consumer:
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's
         budget (RFC 4585 §6.2.1: a NACK storm stays a bounded trickle). Audio is never
-        retransmitted: no subscriber negotiates NACK for it, and RED carries its repair."""
-        if self.audio:
+        retransmitted: no subscriber negotiates NACK for it, and RED carries its repair. Nor
+        is a paused video: it resumes at a keyframe, which needs none of what came before."""
+        if self.audio or self.paused:
             return
         producer = self.producer
         for out_seq in out_seqs:
@@ -466,6 +511,20 @@ class Consumer:
             seq = (out_seq - self.seq_offset) & 0xFFFF
             data = producer.packet_from_history(seq, now)
             if data is None:
+                COUNTERS.retransmissions_unavailable += 1
+                if trace.isEnabledFor(logging.DEBUG):
+                    entry = producer.history[seq & HISTORY_MASK]
+                    trace.debug(
+                        "t=%.3f consumer %s: NACK for seq %d unanswerable (%s)",
+                        now,
+                        self.id,
+                        seq,
+                        "still asked upstream"
+                        if seq in producer.nacks
+                        else f"in history {now - entry[1]:.3f} s"
+                        if entry is not None and entry[0] == seq
+                        else "never arrived",
+                    )
                 continue
             if not self.retransmit_budget.take(now):
                 COUNTERS.retransmissions_refused += 1

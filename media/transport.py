@@ -57,7 +57,7 @@ from .ice import IceSettings
 from .pacer import Pacer
 from .policing import Policer
 from .red import RedSink, RedSource
-from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream
+from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream, trace
 from .rtp import (
     HEADER,
     ReportBlock,
@@ -469,6 +469,16 @@ def _reflect_loss(producer: Producer, block: ReportBlock) -> ReportBlock:
     return dataclasses.replace(block, fraction_lost=fraction)
 
 
+def _unsent_tail(next_seq: int, unsent: set[int]) -> int:
+    """The first of the numbers just before ``next_seq`` that all are in ``unsent`` (16-bit):
+    where a stream's numbering can start again."""
+    seq = next_seq
+    while unsent and (seq - 1) & 0xFFFF in unsent:
+        seq = (seq - 1) & 0xFFFF
+        unsent.discard(seq)
+    return seq
+
+
 class PublishTransport(Transport):
     """A participant's own tracks, coming in. The client offers; the server answers."""
 
@@ -610,6 +620,7 @@ class PublishTransport(Transport):
             if producer.closed:
                 continue
             due = producer.nacks.due(now, self.rtt)
+            COUNTERS.upstream_nack_repeats += len(due)
             for i in range(0, len(due), NACK_BATCH):
                 self.send_rtcp(build_nack(self.rtcp_ssrc, producer.ssrc, due[i : i + NACK_BATCH]))
             tracked = tracked or len(producer.nacks) > 0
@@ -898,6 +909,24 @@ class SubscribeTransport(Transport):
             consumer.resume()
         elif not consumer.paused:
             consumer.pause()
+            if not consumer.audio:
+                self._unqueue(consumer)
+
+    def _unqueue(self, consumer: Consumer) -> None:
+        """Take a paused video's packets out of the pacer's queue: it resumes at a keyframe,
+        so they are worth nothing to the subscriber and would hold its audio back at the link.
+        Numbers that never went out at the end of a stream's numbering are given out again,
+        so the subscriber sees no gap there."""
+        rtx = consumer.rtx
+        taken = self.pacer.remove(lambda item: item[0] is consumer or item[0] is rtx)
+        if not taken:
+            return
+        COUNTERS.paced_unqueued += len(taken)
+        consumer.next_seq = _unsent_tail(
+            consumer.next_seq, {t[3] for t in taken if t[0] is consumer}
+        )
+        if rtx is not None:
+            rtx.next_seq = _unsent_tail(rtx.next_seq, {t[3] for t in taken if t[0] is rtx})
 
     def set_video_view(self, view: frozenset[str] | None) -> None:
         """Forward only the video of these publishers (``None``: all); see ``wants``."""
@@ -1048,6 +1077,16 @@ class SubscribeTransport(Transport):
         cluster = self.estimator.start_probe(bitrate, now, total)
         self._probe = _Probe(cluster, bitrate, now, total, consumer)
         COUNTERS.probes += 1
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "t=%.3f subscriber %s: probe %d at %d bit/s, %d bytes; estimate %d",
+                now,
+                self.participant_id,
+                cluster,
+                bitrate,
+                total,
+                estimate,
+            )
         self._send_probe()
 
     def _send_probe(self) -> None:
@@ -1139,7 +1178,41 @@ class SubscribeTransport(Transport):
                     COUNTERS.allocation_holds += 1
                 else:
                     COUNTERS.allocation_resumes += 1
+                if trace.isEnabledFor(logging.DEBUG):
+                    trace.debug(
+                        "t=%.3f subscriber %s: %s %s; estimate %d, available %d, queue %.3f s;"
+                        " estimator %s",
+                        now,
+                        self.participant_id,
+                        "hold" if held else "resume",
+                        consumer.producer.id,
+                        estimate,
+                        allocation.available,
+                        self.pacer.queue_delay(),
+                        self.estimator.snapshot(),
+                    )
                 self._apply(consumer)
+        if trace.isEnabledFor(logging.DEBUG):
+            snap = self.estimator.snapshot()
+            trace.debug(
+                "t=%.3f subscriber %s: tick estimate %d (delay %s, loss %s, acked %s, loss %s,"
+                " %s) available %d wanted %d queue %.3f s sent %d held %d probe %s/%s",
+                now,
+                self.participant_id,
+                estimate,
+                snap["delay_based"],
+                snap["loss_based"],
+                snap["acked_bitrate"],
+                snap["loss_fraction"],
+                snap["detector"],
+                allocation.available,
+                allocation.wanted,
+                self.pacer.queue_delay(),
+                int(self.sent_bitrate),
+                len(allocation.held),
+                snap["probe_bitrate"],
+                snap["probe_result"],
+            )
         if self._probe is None and self.connected:
             rate = self.estimator.next_probe(
                 now, allocation.wanted, app_limited=bool(allocation.held)
@@ -1254,6 +1327,21 @@ class SubscribeTransport(Transport):
                 COUNTERS.transport_feedback += 1
                 if fb.twcc is not None:
                     estimator.on_transport_feedback(fb.twcc, now)
+                    if trace.isEnabledFor(logging.DEBUG):
+                        snap = estimator.snapshot()
+                        trace.debug(
+                            "t=%.3f subscriber %s: feedback of %d packets: delay-based %d,"
+                            " trend %s (threshold %s) %s, queue %s s, acked %s",
+                            now,
+                            self.participant_id,
+                            len(fb.twcc.packets),
+                            snap["delay_based"],
+                            snap["modified_trend"],
+                            snap["threshold"],
+                            snap["detector"],
+                            snap["queue_delay"],
+                            snap["acked_bitrate"],
+                        )
             elif kind == "nack":
                 COUNTERS.nacks_received += 1
                 consumer = self.by_ssrc.get(fb.media_ssrcs[0])

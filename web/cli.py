@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         "servers with --redis need a copy of one key each, or LOPHOC_LINK_SECRET)",
     )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--trace-media",
+        action="store_true",
+        help="log the media plane's repair and bandwidth decisions (NACKs, probes, holds,"
+        " every allocation) with their times, at debug level: for benchmarks, not classes",
+    )
     add_admin_parser(sub)
     return parser
 
@@ -585,6 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
+        if args.trace_media:
+            logging.getLogger("media.trace").setLevel(logging.DEBUG)
         serve(settings_from_args(args), args.log_level)
     elif args.command == "admin":
         raise SystemExit(run_admin(args))

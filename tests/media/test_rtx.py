@@ -18,7 +18,7 @@ from media.rtp import (
     parse_header,
     parse_rtcp,
 )
-from media.transport import PADDING, SubscribeTransport
+from media.transport import PADDING, SubscribeTransport, _unsent_tail
 from tests.media.test_rtp import DELTA, KEY, RecordingTransport, rtp
 
 MEDIA_SSRC, RTX_SSRC, RTX_PT = 1234, 4321, 97
@@ -232,6 +232,8 @@ class SubscriberTransport(RecordingTransport):
     _on_rtcp = SubscribeTransport._on_rtcp
     _start_probe = SubscribeTransport._start_probe
     _send_probe = SubscribeTransport._send_probe
+    _apply = SubscribeTransport._apply
+    _unqueue = SubscribeTransport._unqueue
 
 
 def subscriber(consumer: Consumer, down: RecordingTransport) -> RecordingTransport:
@@ -365,3 +367,44 @@ def test_rtx_garbage_never_raises(data: bytes) -> None:
     producer.receive(rtp(1, payload=KEY), 0.0)
     data = bytes([0x80 | (data[0] & 0x3F), (data[1] & 0x80) | RTX_PT]) + data[2:]
     producer.receive_rtx(data, 0.0)
+
+
+# -- a video held for lack of bandwidth ---------------------------------------------------------
+
+
+async def test_a_held_videos_queued_packets_leave_the_pacer_and_its_numbering_has_no_gap() -> None:
+    """Held (paused) at a link that carries less than it was sent, a video's packets still in
+    the pacer's queue are taken out — the subscriber resumes at a keyframe, and they would
+    only hold its audio back at the link — and the numbers they took are given out again."""
+    producer, consumer, _, down = make_pair()
+    subscriber(consumer, down)
+    down.wants = lambda c: True  # type: ignore[attr-defined]
+    down.pacer.set_bitrate(200_000)  # a 1.5 KB burst: two packets go, four wait
+    big = bytes(1000)
+    producer.receive(rtp(10, payload=KEY + big), 0.0)
+    for i in range(1, 6):
+        producer.receive(rtp(10 + i, payload=DELTA + big), 0.0)
+    sent = [parse_header(p).sequence_number for p in down.sent]
+    assert len(sent) == 2 and len(down.pacer.queue) == 4
+    first = sent[0]
+    consumer.retransmit((first,), 0.0)  # queued behind the video: an RTX number is taken
+    assert consumer.rtx is not None
+    rtx_next = consumer.rtx.next_seq
+    unqueued = COUNTERS.paced_unqueued
+    consumer.held = True
+    down._apply(consumer)  # type: ignore[attr-defined]
+    assert consumer.paused and not down.pacer.queue and down.pacer.queued_bytes == 0
+    assert COUNTERS.paced_unqueued == unqueued + 5
+    assert consumer.next_seq == (sent[-1] + 1) & 0xFFFF  # the first number never sent
+    assert consumer.rtx.next_seq == (rtx_next - 1) & 0xFFFF
+    # Paused, it answers no NACK: what it had sent is of no use to a subscriber that resumes
+    # at a keyframe.
+    consumer.retransmit((first,), 0.1)
+    assert not down.pacer.queue and len(down.sent) == len(sent)
+
+
+def test_only_the_unsent_end_of_a_numbering_is_given_out_again() -> None:
+    assert _unsent_tail(10, {7, 8, 9}) == 7
+    assert _unsent_tail(10, {5, 8, 9}) == 8  # 6 and 7 went out: 5 stays a gap
+    assert _unsent_tail(10, {3, 4}) == 10  # a late repair taken out behind sent packets
+    assert _unsent_tail(1, {0xFFFE, 0xFFFF, 0}) == 0xFFFE  # across the wrap
