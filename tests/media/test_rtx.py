@@ -379,13 +379,14 @@ async def test_a_held_videos_queued_packets_leave_the_pacer_and_its_numbering_ha
     producer, consumer, _, down = make_pair()
     subscriber(consumer, down)
     down.wants = lambda c: True  # type: ignore[attr-defined]
-    down.pacer.set_bitrate(200_000)  # a 1.5 KB burst: two packets go, four wait
+    pacer = down.pacer  # type: ignore[attr-defined]
+    pacer.set_bitrate(200_000)  # a 1.5 KB burst: two packets go, four wait
     big = bytes(1000)
     producer.receive(rtp(10, payload=KEY + big), 0.0)
     for i in range(1, 6):
         producer.receive(rtp(10 + i, payload=DELTA + big), 0.0)
     sent = [parse_header(p).sequence_number for p in down.sent]
-    assert len(sent) == 2 and len(down.pacer.queue) == 4
+    assert len(sent) == 2 and len(pacer.queue) == 4
     first = sent[0]
     consumer.retransmit((first,), 0.0)  # queued behind the video: an RTX number is taken
     assert consumer.rtx is not None
@@ -393,14 +394,14 @@ async def test_a_held_videos_queued_packets_leave_the_pacer_and_its_numbering_ha
     unqueued = COUNTERS.paced_unqueued
     consumer.held = True
     down._apply(consumer)  # type: ignore[attr-defined]
-    assert consumer.paused and not down.pacer.queue and down.pacer.queued_bytes == 0
+    assert consumer.paused and not pacer.queue and pacer.queued_bytes == 0
     assert COUNTERS.paced_unqueued == unqueued + 5
     assert consumer.next_seq == (sent[-1] + 1) & 0xFFFF  # the first number never sent
     assert consumer.rtx.next_seq == (rtx_next - 1) & 0xFFFF
     # Paused, it answers no NACK: what it had sent is of no use to a subscriber that resumes
     # at a keyframe.
     consumer.retransmit((first,), 0.1)
-    assert not down.pacer.queue and len(down.sent) == len(sent)
+    assert not pacer.queue and len(down.sent) == len(sent)
 
 
 def test_only_the_unsent_end_of_a_numbering_is_given_out_again() -> None:
