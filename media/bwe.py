@@ -35,11 +35,32 @@ drains, let it), *decrease* on overuse, then hold. Far from the last known conge
 increase is multiplicative, 8 % per second; once an overuse has shown where the link saturates
 (the mean and spread of the acknowledged bitrate at overuse), it is additive, about one packet
 per response time (100 ms + RTT), at least 4 kbit/s per second. The estimate never grows above
-1.5 × the acknowledged bitrate + 10 kbit/s: it grows only while traffic proves the link carries
-it. On overuse it drops to 0.85 × the acknowledged bitrate, at most once per RTT (10 … 200 ms).
+1.5 × the acknowledged bitrate (or what was delivered over the last 300 ms, if more: the
+smoothed figure trails video that resumes after a hold) + 10 kbit/s: it grows only while
+traffic proves the link carries it. On overuse it drops to 0.85 × the acknowledged bitrate, at
+most once per RTT (10 … 200 ms).
 The *acknowledged bitrate* is measured from feedback over 150 ms windows of arrival time (the
 first over 500 ms) and smoothed by a Bayesian update whose sample variance grows with the
 sample's distance from the estimate, so one odd window barely moves it.
+
+**Doubted overuse** (a departure from gcc-02). A receiver whose CPU is starved (a phone, a
+loaded machine) reads nothing for a while and then stamps its backlog at once: the delay grows
+and vanishes while the link carries everything, and the trend reads overuse. Cutting then to
+0.85 × what an app-limited sender sends (video at 850 kbit/s under an estimate of 1.2 Mbit/s)
+lands below what its audio and video need, and the allocator holds the video for nothing. So
+an overuse is *doubted* when no packet was reported lost for a second, the packets of the last
+second (of arrival time) were delivered at least 90 % as fast as they were sent (no queue grew
+at the link over that second) and delivered below the estimate (the sender was app-limited,
+the link was never asked for more): it cuts the estimate no lower than 1.15 × the rate
+delivered (so the sender stays app-limited through the next stall) or the last successful
+probe's result, whichever is higher, and teaches the capacity estimate nothing. A real drop
+below what is sent delivers slower than it was sent, or loses, and is cut as gcc-02 says.
+libwebrtc's goog_cc knows application-limited periods (its ALR detector: sending below 65 % of
+the estimate) for probing and for the loss-based estimate's bounds, but backs off the delay-based
+estimate there as anywhere. Second, a cut without loss is *undone* when, within a second, the
+queue has drained (a feedback's least-delayed packet back within 10 ms of the base delay, no
+overuse) while the link went on delivering at least 90 % of the rate it delivered before the
+cut: the sender did not drain that queue, so it was not the link's.
 
 **Loss-based estimate** (gcc-02 §6). From the TWCC reports' not-received packets (in batches
 of at least 20 packets), else from receiver reports' fraction lost: below 2 % it may rise to
@@ -142,6 +163,23 @@ LOSS_HEAVY = 0.20
 LOSS_WINDOW_PACKETS = 200
 LOSS_DECREASE_INTERVAL = 0.300
 MIN_HISTORY_WINDOW = 1.0
+
+CARRIED_WINDOW = 1.0
+"""Seconds of arrival time over which the rate the link demonstrably carried is measured."""
+CARRIED_HEADROOM = 1.15
+"""A doubted overuse leaves the estimate this much above what the link carried, so the sender
+stays app-limited (and a stall that follows is doubted too)."""
+DELIVERY_RATIO = 0.9
+"""An overuse is doubted only if the link delivered the last second's packets at least this
+fast relative to how fast they were sent (over the same packets: no queue grew there)."""
+CLEAN_WINDOW = 1.0
+"""Seconds without a reported loss before a delay trend alone is doubted (see below)."""
+
+UNDO_WINDOW = 1.0
+"""Seconds after a lossless delay-based cut during which it is undone if it proves spurious."""
+UNDO_RATE = 0.9
+"""Share of the rate delivered before the cut that the link must go on delivering while its
+queue drains for the cut to count as spurious."""
 
 FEEDBACK_TIMEOUT = 1.0
 FEEDBACK_TIMEOUT_CUT = 0.8
@@ -492,8 +530,17 @@ class _Aimd:
         return acked is not None and acked < 0.5 * self.estimate
 
     def update(
-        self, signal: str, acked: int | None, recent: int | None, rtt: float, now: float
+        self,
+        signal: str,
+        acked: int | None,
+        recent: int | None,
+        rtt: float,
+        now: float,
+        floor: float | None = None,
     ) -> None:
+        """One rate-control step. ``floor``: on an overuse the link is not shown to be the
+        bottleneck (no standing queue, no loss), so the estimate is not cut below that rate
+        (what the link demonstrably carried) and the overuse teaches nothing about capacity."""
         if self.last_change < 0:
             self.last_change = now
         if signal == "overusing":
@@ -511,7 +558,11 @@ class _Aimd:
                     self.capacity_kbps = None
             limit = math.inf
             if acked is not None:
-                limit = THROUGHPUT_CAP_FACTOR * acked + THROUGHPUT_CAP_MARGIN
+                # The smoothed figure trails a rate that jumps (video resuming after a hold
+                # reads as one far-off sample after another); what the link delivered over
+                # the last 300 ms proves at least as much.
+                carried = acked if recent is None else max(acked, recent)
+                limit = THROUGHPUT_CAP_FACTOR * carried + THROUGHPUT_CAP_MARGIN
             if self.estimate < limit:
                 if self.capacity_kbps is not None:
                     bits_per_frame = self.estimate / 30.0
@@ -534,11 +585,15 @@ class _Aimd:
                 decreased = BETA * acked
                 if decreased > self.estimate and self.capacity_kbps is not None:
                     decreased = BETA * self.capacity_kbps * 1000
-                if decreased < self.estimate:
-                    self.estimate = decreased
-                if self.capacity_kbps is not None and acked < self._capacity_bounds()[0]:
-                    self.capacity_kbps = None
-                self._on_overuse(acked)
+                if floor is not None and decreased < floor:
+                    if floor < self.estimate:
+                        self.estimate = floor
+                else:
+                    if decreased < self.estimate:
+                        self.estimate = decreased
+                    if self.capacity_kbps is not None and acked < self._capacity_bounds()[0]:
+                        self.capacity_kbps = None
+                    self._on_overuse(acked)
             self.state = "hold"
             self.last_change = now
 
@@ -626,6 +681,15 @@ class DownlinkEstimator:
         self._last_decrease = -math.inf
         self._base_delay = (math.inf, math.inf)  # minimum one-way delay: this window, the last
         self._base_delay_start = -math.inf
+        self._last_loss = -math.inf  # when a feedback last reported a packet not received
+        self._proven = 0  # the last successful probe's result, until a trusted decrease
+        # (estimate before, when, recent delivered rate, capacity, its variance) of the last
+        # delay-based cut without loss, while it may still prove spurious
+        self._undo: tuple[float, float, int, float | None, float] | None = None
+        self._undone = 0
+        # (first arrival, last arrival, first send, last send, bits received) of each recent
+        # feedback
+        self._delivered: deque[tuple[float, float, float, float, int]] = deque(maxlen=64)
         self._queue_delay = 0.0  # the last feedback's smallest delay above the base
         self._window_queue = 0.0  # the largest of those over the current loss window
         self._min_history: deque[tuple[float, int]] = deque()
@@ -696,25 +760,93 @@ class DownlinkEstimator:
         self._last_feedback = now
         self._loss_lost += lost
         self._loss_total += lost + len(received)
+        if lost:
+            self._last_loss = now
         if received:
             self._note_queue(min(a - s for s, a, _ in received), now)
         received.sort(key=lambda p: p[1])
+        if received:
+            delivered = self._delivered
+            delivered.append(
+                (
+                    received[0][1],
+                    received[-1][1],
+                    min(s for s, _, _ in received),
+                    max(s for s, _, _ in received),
+                    8 * sum(z for _, _, z in received),
+                )
+            )
+            while delivered[0][1] < received[-1][1] - CARRIED_WINDOW:
+                delivered.popleft()
         for send, arrival, size in received:
             self._acked.add(arrival, size)
             deltas = self._inter.add(send, arrival)
             if deltas is not None:
                 self._trend.update(deltas[0], deltas[1], arrival)
         acked = self._acked.bitrate
+        recent = self._acked.recent
         signal = self._trend.state
+        undo = self._undo
+        if undo is not None:
+            if lost or now - undo[1] > UNDO_WINDOW:
+                self._undo = undo = None
+            elif (
+                signal != "overusing"
+                and self._queue_delay < STANDING_QUEUE
+                and recent is not None
+                and recent >= UNDO_RATE * undo[2]
+            ):
+                # The queue drained while the link went on delivering what it did before
+                # the cut: the sender did not drain it, so the link was not the bottleneck.
+                aimd = self._aimd
+                aimd.estimate = max(aimd.estimate, undo[0])
+                aimd.capacity_kbps, aimd.capacity_var = undo[3], undo[4]
+                self._undo = undo = None
+                self._undone += 1
         if signal != "overusing" or self._aimd.time_to_reduce(now, self._rtt, acked):
-            before = self._aimd.estimate
-            self._aimd.update(signal, acked, self._acked.recent, self._rtt, now)
-            if self._aimd.estimate < before:
+            aimd = self._aimd
+            before = aimd.estimate
+            capacity = (aimd.capacity_kbps, aimd.capacity_var)
+            floor = self._doubted() if signal == "overusing" else None
+            aimd.update(signal, acked, recent, self._rtt, now, floor)
+            if floor is None and signal == "overusing":
+                self._proven = 0
+            if aimd.estimate < before:
                 self._last_decrease = now
+                if undo is None and recent is not None and now - self._last_loss > CLEAN_WINDOW:
+                    self._undo = (before, now, recent, capacity[0], capacity[1])
         self._aimd.estimate = min(self._aimd.estimate, float(self.max_bitrate))
         for cluster in list(self._clusters.values()):
             if newest_send > cluster.end + PROBE_END_MARGIN:
                 self._finish_probe(cluster, now)
+
+    def _doubted(self) -> float | None:
+        """The rate an overuse is not trusted to cut the estimate below, or None when it is
+        trusted (see the module docstring). Doubted: no packet was reported lost for
+        ``CLEAN_WINDOW`` and the link delivered less than the estimate over the last
+        ``CARRIED_WINDOW`` of arrival time — the sender was app-limited, so the link carried
+        everything it was asked to. The rate: what was delivered then, or the last successful
+        probe's result if higher (no trusted decrease since)."""
+        if self._last_loss >= self._last_feedback - CLEAN_WINDOW:
+            return None
+        delivered = self._delivered
+        if not delivered:
+            return None
+        newest = delivered[-1][1]
+        while delivered and delivered[0][0] < newest - CARRIED_WINDOW:
+            delivered.popleft()
+        if not delivered:
+            return None
+        span = newest - delivered[0][0]
+        if span < CARRIED_WINDOW / 2:
+            return None
+        sent_span = max(e[3] for e in delivered) - min(e[2] for e in delivered)
+        if sent_span < DELIVERY_RATIO * span:
+            return None  # delivered slower than sent: a queue grew at the link
+        rate = sum(e[4] for e in delivered) / span
+        if rate >= self._aimd.estimate:
+            return None
+        return max(rate * CARRIED_HEADROOM, float(self._proven))
 
     def _note_queue(self, delay: float, now: float) -> None:
         """Track the path's base one-way delay (a minimum over 5 … 10 s; the receiver's clock
@@ -786,6 +918,7 @@ class DownlinkEstimator:
         self._last_probe_end = now
         self._probe_ok = result >= PROBE_SUCCESS_RATIO * cluster.bitrate
         if self._probe_ok:
+            self._proven = max(self._proven, result)
             self._probe_backoff = self._probe_wait = PROBE_BACKOFF_MIN
         else:
             self._probe_wait = self._probe_backoff
@@ -864,6 +997,7 @@ class DownlinkEstimator:
         elif fraction > LOSS_HIGH:
             if now - self._last_loss_decrease >= LOSS_DECREASE_INTERVAL + self._rtt:
                 self._last_loss_decrease = now
+                self._proven = 0
                 self._last_decrease = now
                 base = min(self._loss_based, float(self.estimate))
                 recent = self._acked.recent if self._twcc_seen else None
@@ -901,6 +1035,7 @@ class DownlinkEstimator:
             "rtt": self._rtt,
             "queue_delay": round(self._queue_delay, 4),
             "feedbacks": self._feedbacks,
+            "undone": self._undone,
             "probe_bitrate": self._probe_bitrate,
             "probe_result": self._probe_result,
         }

@@ -399,3 +399,40 @@ def test_the_trendline_running_sums_give_the_least_squares_slope(
             exact = _slope(trend.window)
             if exact is not None:
                 assert trend.trend == pytest.approx(exact, rel=1e-6, abs=1e-9)
+
+
+# -- a receiver that stalls ---------------------------------------------------------------------
+
+STALLS = [(8.0, 0.15), (11.0, 0.3), (14.5, 0.2), (17.0, 0.25), (17.6, 0.15), (21.0, 0.3)]
+
+
+def test_receiver_stalls_do_not_cut_an_app_limited_sender_below_what_it_sends() -> None:
+    """A receiver whose CPU is starved stamps a backlog of arrivals late: the delay grows and
+    vanishes while the link (10 Mbit/s) carries everything the sender has (800 kbit/s of
+    video, app-limited). The trend may read overuse, but the estimate must stay above what
+    the sender sends, so the allocation never has to hold its video."""
+    call = Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=STALLS)
+    call.run(25.0)
+    assert any(s["detector"] == "overusing" for t, s in call.snapshots if t >= 8.0)
+    need = 800_000 + 40_000
+    assert min(call.estimates_between(4.0, 25.0)) >= need
+
+
+def test_an_app_limited_sender_whose_link_drops_is_still_cut() -> None:
+    call = Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=STALLS[:2])
+    call.rate_changes = [(13.0, 500_000)]
+    call.run(20.0)
+    assert call.estimate_at(12.9) >= 840_000
+    assert max(call.estimates_between(15.0, 20.0)) <= 600_000
+    assert min(call.estimates_between(15.0, 20.0)) >= 250_000
+
+
+def test_a_stall_while_video_is_held_keeps_what_a_probe_proved() -> None:
+    """Video held (the sender has only audio), the estimate raised by probes: stalls must not
+    cut it back to a fraction of the audio."""
+    call = Call(Link(5_000_000), DownlinkEstimator(start_bitrate=60_000), app_video=0)
+    call.stalls = [(t, 0.2) for t in (8.0, 9.5, 11.0, 13.0, 15.5)]
+    call.wanted = 900_000
+    call.run(18.0)
+    assert call.estimate_at(7.9) >= 900_000  # probes found the link
+    assert min(call.estimates_between(8.0, 18.0)) >= 700_000
