@@ -354,5 +354,63 @@ def record_standard_traces() -> None:
     )
 
 
+DECISIONS = TRACES / "decisions.json"
+DECISION_KEYS = (
+    "estimate",
+    "delay_based",
+    "loss_based",
+    "acked_bitrate",
+    "loss_fraction",
+    "trend",
+    "modified_trend",
+    "threshold",
+    "detector",
+    "rate_control",
+    "queue_delay",
+    "feedbacks",
+    "probe_result",
+    "undone",
+)
+
+
+def decision_calls() -> dict[str, Call]:
+    """Closed-loop calls whose every decision is pinned (``decisions.json``): any change to how
+    the estimator computes them — a faster parser or feedback loop — must leave them equal."""
+    calls: dict[str, tuple[Call, float]] = {}
+    drop = Call(Link(2_000_000), DownlinkEstimator())
+    drop.rate_changes = [(8.0, 150_000)]
+    calls["drop"] = (drop, 14.0)
+    recover = Call(Link(150_000), DownlinkEstimator())
+    recover.rate_changes = [(8.0, None)]
+    calls["recover"] = (recover, 16.0)
+    calls["loss"] = (Call(Link(300_000, loss=0.05, seed=2), DownlinkEstimator(), seed=2), 16.0)
+    bucket = Call(Link(300_000, burst=5000), DownlinkEstimator(start_bitrate=60_000))
+    calls["bucket"] = (bucket, 12.0)
+    stalls = [(8.0, 0.15), (11.0, 0.3), (14.5, 0.2)]
+    calls["stalls"] = (
+        Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=stalls),
+        16.0,
+    )
+    for call, until in calls.values():
+        call.run(until)
+    return {name: call for name, (call, _) in calls.items()}
+
+
+def decisions_of(call: Call) -> list[list[object]]:
+    return [[round(t, 3), *(s[k] for k in DECISION_KEYS)] for t, s in call.snapshots]
+
+
+def record_decisions() -> None:
+    """Rewrite ``decisions.json`` (``python -m tests.media.linksim decisions``): only when a
+    change is meant to alter what the estimator decides."""
+    out = {name: decisions_of(call) for name, call in decision_calls().items()}
+    DECISIONS.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+
+
 if __name__ == "__main__":
-    record_standard_traces()
+    import sys
+
+    if sys.argv[1:] == ["decisions"]:
+        record_decisions()
+    else:
+        record_standard_traces()
