@@ -10,13 +10,14 @@ with simulated links and recorded traces (``tests/media/test_bwe.py``, ``test_tw
 
 **Send history.** ``on_sent`` runs for every packet the subscriber is sent (the transport's
 send path inlines it), so it only stores one tuple — the packet's 16-bit sequence number, send
-time, size and probe cluster — in a preallocated list indexed by ``seq & 4095``. 4096 slots hold several seconds of the
-heaviest stream a subscriber is sent (4 Mbit/s is ~400 packets/s), far more than feedback ever
-lags. Feedback sequence numbers are unwrapped with an extended counter (the highest one already
-processed; a parsed report's consecutive numbers once per report), a slot whose stored sequence
-number differs belongs to another packet, and each packet is counted once. The feedback loop
-works per packet only where it must (history, loss, the acknowledged-bitrate windows, the
-grouping below, all on local variables) and runs the trendline once per group.
+time, size and probe cluster — in a preallocated list indexed by ``seq & 4095``. 4096 slots
+hold several seconds of the heaviest stream a subscriber is sent (4 Mbit/s is ~400 packets/s),
+far more than feedback ever lags. Feedback sequence numbers are unwrapped with an extended
+counter (the highest one already processed; a parsed report's consecutive numbers once per
+report), a slot whose stored sequence number differs belongs to another packet, and each
+packet is counted once. The feedback loop works per packet only where it must (history, loss,
+the acknowledged-bitrate windows, the grouping below, all on local variables) and runs the
+trendline once per group.
 
 **Delay-based estimate** (gcc-02 §5). Received packets, in arrival order, are grouped: a group
 is every packet sent within 5 ms of the group's first one (a video frame leaves the SFU as one

@@ -632,9 +632,11 @@ def build_transport_feedback(
     return struct.pack("!BBH", 0x80 | RTPFB_TWCC, RTCP_RTPFB, len(body) // 4) + bytes(body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Feedback:
-    """One RTCP packet, reduced to what the SFU acts on."""
+    """One RTCP packet, reduced to what the SFU acts on. Not frozen: one is made for every
+    RTCP packet a subscriber sends (transport-wide feedback every 50–100 ms), and a frozen
+    dataclass pays ``object.__setattr__`` per field; nothing changes one after parsing."""
 
     kind: str  # "sr", "rr", "pli", "fir", "nack", "remb", "twcc", "bye", "other"
     sender_ssrc: int = 0
