@@ -60,10 +60,11 @@ probe's result, whichever is higher, and teaches the capacity estimate nothing. 
 below what is sent delivers slower than it was sent, or loses, and is cut as gcc-02 says.
 libwebrtc's goog_cc knows application-limited periods (its ALR detector: sending below 65 % of
 the estimate) for probing and for the loss-based estimate's bounds, but backs off the delay-based
-estimate there as anywhere. Second, a cut without loss is *undone* when, within a second, the
-queue has drained (a feedback's least-delayed packet back within 10 ms of the base delay, no
-overuse) while the link went on delivering at least 90 % of the rate it delivered before the
-cut: the sender did not drain that queue, so it was not the link's.
+estimate there as anywhere. Second, a cut without loss is *undone* when, within two seconds, the
+queue has drained (a feedback's least-delayed packet back within 10 ms of the base delay; the
+trend may still lag) while the link went on delivering, and the sender went on sending, at
+least 90 % of the rate delivered before the cut: the sender did not drain that queue, so it
+was not the link's (a sender that obeyed the cut sends 85 % or less and keeps it).
 
 **Loss-based estimate** (gcc-02 §6). From the TWCC reports' not-received packets (in batches
 of at least 20 packets), else from receiver reports' fraction lost: below 2 % it may rise to
@@ -180,7 +181,7 @@ fast relative to how fast they were sent (over the same packets: no queue grew t
 CLEAN_WINDOW = 1.0
 """Seconds without a reported loss before a delay trend alone is doubted (see below)."""
 
-UNDO_WINDOW = 1.0
+UNDO_WINDOW = 2.0
 """Seconds after a lossless delay-based cut during which it is undone if it proves spurious."""
 UNDO_RATE = 0.9
 """Share of the rate delivered before the cut that the link must go on delivering while its
@@ -839,13 +840,14 @@ class DownlinkEstimator:
             if lost or now - undo[1] > UNDO_WINDOW:
                 self._undo = undo = None
             elif (
-                signal != "overusing"
-                and self._queue_delay < STANDING_QUEUE
+                self._queue_delay < STANDING_QUEUE
                 and recent is not None
                 and recent >= UNDO_RATE * undo[2]
+                and self._sent_since(undo[1], now) >= UNDO_RATE * undo[2]
             ):
                 # The queue drained while the link went on delivering what it did before
                 # the cut: the sender did not drain it, so the link was not the bottleneck.
+                # (The trend may still read overuse: it lags a delay that fell at once.)
                 aimd = self._aimd
                 aimd.estimate = max(aimd.estimate, undo[0])
                 aimd.capacity_kbps, aimd.capacity_var = undo[3], undo[4]
@@ -974,6 +976,22 @@ class DownlinkEstimator:
         inter.cur_arrival = cur_arrival
         inter.prev_send = prev_send
         inter.prev_arrival = prev_arrival
+
+    def _sent_since(self, start: float, now: float) -> float:
+        """Bits per second sent from ``start`` to ``now`` (0 until 200 ms have passed), read
+        back from the send history."""
+        if now - start < 0.2:
+            return 0.0
+        history = self.history
+        seq = (self.next_seq - 1) & 0xFFFF
+        bits = 0
+        for _ in range(HISTORY_SIZE):
+            entry = history[seq & HISTORY_MASK]
+            if entry is None or entry[0] != seq or entry[1] < start:
+                break
+            bits += entry[2] * 8
+            seq = (seq - 1) & 0xFFFF
+        return bits / (now - start)
 
     def _doubted(self) -> float | None:
         """The rate an overuse is not trusted to cut the estimate below, or None when it is
