@@ -22,7 +22,10 @@ bitrate its publisher sends now. The rules, in order:
    link carried everything it wants (``wanted``) and whether it holds something back: that is
    what the estimator's probing (``DownlinkEstimator.next_probe``) needs, since a held video is
    the one case where the estimate cannot find out by itself that the link recovered (it only
-   grows on traffic that proves it).
+   grows on traffic that proves it). ``resume`` is the estimate at which every held video would
+   come back (each counted with ``RESUME_MARGIN``): probing must aim at least there, or an
+   estimate between a video's bitrate and its bitrate with margin would hold it for good —
+   too low to resume it, yet above ``wanted``, so never probed.
 
 ``state`` summarises it for the subscriber and the teacher: ``ok`` (everything wanted is
 forwarded), ``weak`` (some video held, the most important still forwarded) or ``audio_only``
@@ -81,6 +84,9 @@ class Allocation:
     """Bits per second the subscriber would receive if everything wanted were forwarded."""
     available: int
     """Bits per second left for video after audio and retransmissions."""
+    resume: int = 0
+    """The estimate at which every held video would resume: ``wanted`` with each held video
+    counted ``RESUME_MARGIN`` times (0 when nothing is held)."""
 
 
 _PRIORITY = attrgetter("priority")
@@ -194,6 +200,7 @@ class Allocator:
             state=status,
             wanted=int(wanted),
             available=int(max(budget, 0)),
+            resume=int(wanted + held_need * (RESUME_MARGIN - 1)) if held else 0,
         )
 
     def _hold(self, state: _Video, now: float) -> None:

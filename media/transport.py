@@ -1135,7 +1135,9 @@ class SubscribeTransport(Transport):
                 self._apply(consumer)
         if self._probe is None and self.connected:
             rate = self.estimator.next_probe(
-                now, allocation.wanted, app_limited=bool(allocation.held)
+                now,
+                max(allocation.wanted, allocation.resume),
+                app_limited=bool(allocation.held),
             )
             if rate:
                 self._start_probe(rate, now)
