@@ -50,7 +50,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
 from .allocation import Allocation, Allocator, Track
-from .bwe import DownlinkEstimator, probe_cluster_bytes
+from .bwe import HISTORY_MASK, DownlinkEstimator, probe_cluster_bytes
 from .extensions import answered_transport_cc, offer_transport_cc
 from .feedback import reflected_fraction_lost
 from .ice import IceSettings
@@ -769,7 +769,6 @@ class SubscribeTransport(Transport):
         self.pacer = Pacer(self.estimator.estimate)
         self._tcc_word = 0  # (id << 4 | len-1) << 24 of the transport-wide-cc element, or 0
         self._ast_word = (_aiortc.ABS_SEND_TIME_ID << 4 | 2) << 24
-        self._tseq = 0
         self._drain_handle: object | None = None  # set while DRAINS will call _drain
         self._retransmitted = 0  # bytes since the last allocation
 
@@ -1000,8 +999,9 @@ class SubscribeTransport(Transport):
         """Write the packet's header and extensions, protect and send it; ``size`` is what it
         costs on the wire (``WIRE_OVERHEAD`` plus the payload), as the pacer charged it."""
         if consumer.transport_cc:
-            tseq = self._tseq
-            self._tseq = (tseq + 1) & 0xFFFF
+            estimator = self.estimator
+            tseq = estimator.next_seq
+            estimator.next_seq = (tseq + 1) & 0xFFFF
             packet = (
                 EXT_HEADER.pack(
                     0x90 | padding,
@@ -1015,7 +1015,8 @@ class SubscribeTransport(Transport):
                 )
                 + payload
             )
-            self.estimator.on_sent(tseq, size, now, cluster)
+            # DownlinkEstimator.on_sent, inlined: this runs for every packet.
+            estimator.history[tseq & HISTORY_MASK] = (tseq, now, size, cluster)
         elif consumer.abs_send_time:
             packet = (
                 EXT_HEADER.pack(
@@ -1215,7 +1216,9 @@ class SubscribeTransport(Transport):
             )
         if self._probe is None and self.connected:
             rate = self.estimator.next_probe(
-                now, allocation.wanted, app_limited=bool(allocation.held)
+                now,
+                max(allocation.wanted, allocation.resume),
+                app_limited=bool(allocation.held),
             )
             if rate:
                 self._start_probe(rate, now)
