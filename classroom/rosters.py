@@ -186,6 +186,11 @@ class RosterStore(Protocol):
         """Entries of a class ordered by student code."""
         ...
 
+    async def student_counts(self) -> dict[str, int]:
+        """Students on each class's list now (withdrawn ones not counted), by class id; a
+        class with none is left out."""
+        ...
+
     async def import_rows(
         self,
         class_id: str,
@@ -281,6 +286,12 @@ class RosterService:
 
     async def entries(self, class_id: str, *, include_withdrawn: bool = False) -> list[RosterEntry]:
         return await self._store.roster(class_id, include_withdrawn=include_withdrawn)
+
+    async def student_counts(self, class_ids: Iterable[str]) -> dict[str, int]:
+        """How many students each class has now (withdrawn ones not counted): one query for
+        every class, 0 for a class with none."""
+        counts = await self._store.student_counts()
+        return {class_id: counts.get(class_id, 0) for class_id in class_ids}
 
     async def export_csv(self, class_id: str) -> bytes:
         """The class's current students as a file :meth:`import_csv` reads back unchanged."""

@@ -290,6 +290,16 @@ class SqlRosterStore:
             rows = (await connection.execute(statement)).all()
         return [_entry(row) for row in rows]
 
+    async def student_counts(self) -> dict[str, int]:
+        statement = (
+            select(roster_entries.c.class_id, func.count())
+            .where(roster_entries.c.withdrawn_at.is_(None))
+            .group_by(roster_entries.c.class_id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return {row[0]: int(row[1]) for row in rows}
+
     async def import_rows(
         self,
         class_id: str,

@@ -236,7 +236,11 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
-def _class_json(school_class: SchoolClass, teachers: dict[str, User]) -> dict[str, Any]:
+def _class_json(
+    school_class: SchoolClass, teachers: dict[str, User], student_count: int
+) -> dict[str, Any]:
+    """A class, its teachers (disabled ones too, with their ``disabled_at``) and how many
+    students its list has now (withdrawn ones not counted)."""
     return {
         "id": school_class.id,
         "name": school_class.name,
@@ -245,7 +249,14 @@ def _class_json(school_class: SchoolClass, teachers: dict[str, User]) -> dict[st
             for teacher_id in school_class.teacher_ids
             if teacher_id in teachers
         ],
+        "student_count": student_count,
     }
+
+
+async def _classes_json(records: Records, classes: list[SchoolClass]) -> list[dict[str, Any]]:
+    teachers = await _teachers_by_id(records)
+    counts = await records.rosters.student_counts(c.id for c in classes)
+    return [_class_json(c, teachers, counts[c.id]) for c in classes]
 
 
 def _entry_json(entry: RosterEntry) -> dict[str, Any]:
@@ -457,11 +468,11 @@ async def enable_user(request: Request, user: User) -> Response:
 
 @endpoint()
 async def list_classes(request: Request, user: User) -> Response:
-    """Every class for an administrator, a teacher's own classes for a teacher."""
+    """Every class for an administrator, a teacher's own classes for a teacher; each with
+    its teachers and ``student_count``."""
     records = _records(request)
-    teachers = await _teachers_by_id(records)
     classes = await records.accounts.classes_for(user)
-    return JSONResponse({"classes": [_class_json(c, teachers) for c in classes]})
+    return JSONResponse({"classes": await _classes_json(records, classes)})
 
 
 @endpoint(role="admin")
@@ -475,9 +486,8 @@ async def create_class(request: Request, user: User) -> Response:
         raise HttpError(400, "malformed", "A class has at most 50 teachers.")
     records = _records(request)
     school_class = await records.accounts.create_class(_text(data, "name"), usernames)
-    return JSONResponse(
-        {"class": _class_json(school_class, await _teachers_by_id(records))}, status_code=201
-    )
+    [shown] = await _classes_json(records, [school_class])
+    return JSONResponse({"class": shown}, status_code=201)
 
 
 @endpoint(role="admin")
@@ -488,7 +498,8 @@ async def add_class_teacher(request: Request, user: User) -> Response:
     school_class = await records.accounts.assign_teacher(
         request.path_params["class_id"], _text(data, "username") or ""
     )
-    return JSONResponse({"class": _class_json(school_class, await _teachers_by_id(records))})
+    [shown] = await _classes_json(records, [school_class])
+    return JSONResponse({"class": shown})
 
 
 def _flag(request: Request, name: str) -> bool:

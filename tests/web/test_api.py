@@ -383,6 +383,44 @@ def test_classes_and_who_sees_them(
     assert names(hung) == ["5A", "5B"]
 
 
+def test_classes_say_their_teachers_and_how_many_students_they_have(
+    api_client: Api, admin: dict[str, str], lan: dict[str, str], class_5a: str
+) -> None:
+    """What the administration page lists: the count follows imports and withdrawals, a
+    disabled teacher stays on the class with her ``disabled_at``."""
+    client = api_client.client
+    empty = client.post("/api/classes", json={"name": "5B", "teachers": ["hung"]}, headers=admin)
+    assert empty.status_code == 201 and empty.json()["class"]["student_count"] == 0
+
+    def shown(headers: dict[str, str]) -> dict[str, tuple[int, list[tuple[str, bool]]]]:
+        classes = client.get("/api/classes", headers=headers).json()["classes"]
+        return {
+            c["name"]: (
+                c["student_count"],
+                sorted((t["username"], t["disabled_at"] is not None) for t in c["teachers"]),
+            )
+            for c in classes
+        }
+
+    assert shown(admin) == {"5A": (3, [("lan", False)]), "5B": (0, [("hung", False)])}
+    assert shown(lan) == {"5A": (3, [("lan", False)])}
+    # Withdrawing one student (a file without HS003, with withdraw_missing) counts two.
+    two = ROSTER_CSV.split(b"HS003")[0]
+    withdrawn = client.put(
+        f"/api/classes/{class_5a}/roster?withdraw_missing=true", content=two, headers=admin
+    )
+    assert withdrawn.json()["imported"]["withdrawn"] == 1
+    added = client.post(
+        f"/api/classes/{class_5a}/teachers", json={"username": "hung"}, headers=admin
+    )
+    assert added.status_code == 200 and added.json()["class"]["student_count"] == 2
+    assert client.post("/api/users/hung/disable", headers=admin).status_code == 200
+    assert shown(admin) == {
+        "5A": (2, [("hung", True), ("lan", False)]),
+        "5B": (0, [("hung", True)]),
+    }
+
+
 def test_roster_import_and_export_round_trip_over_http(
     api_client: Api, admin: dict[str, str], lan: dict[str, str], hung: dict[str, str], class_5a: str
 ) -> None:
