@@ -1,11 +1,13 @@
 /**
  * The login page (`/login`): username and password → `POST /api/login`, which sets the
- * session cookie; then on to `?next=` (a path on this site) or the teacher's lessons.
+ * session cookie; then on to `?next=` (a path on this site), else an administrator to the
+ * administration page (`/admin`) and a teacher to her lessons (`/lessons`).
  */
 
 import { byTestId, need } from "./dom.js";
 import { initI18n, setText } from "./i18n.js";
 import { ApiError, api, hideApiError, safeNext, showApiError } from "./account.js";
+import { landingPage } from "./admin-rules.js";
 
 initI18n(/** @type {HTMLSelectElement} */ (byTestId("lang-switch")));
 
@@ -16,7 +18,7 @@ const submit = /** @type {HTMLButtonElement} */ (need("login-submit"));
 const error = need("login-error");
 const label = /** @type {HTMLElement} */ (submit.querySelector(".btn-label"));
 
-const destination = safeNext(new URLSearchParams(location.search).get("next")) ?? "/lessons";
+const next = safeNext(new URLSearchParams(location.search).get("next"));
 
 function setBusy(busy) {
   submit.disabled = busy;
@@ -35,9 +37,12 @@ form.addEventListener("submit", async (event) => {
   }
   setBusy(true);
   try {
-    await api("/api/login", { method: "POST", body: { username: name, password: password.value } });
+    const { user } = await api("/api/login", {
+      method: "POST",
+      body: { username: name, password: password.value },
+    });
     password.value = "";
-    location.assign(destination);
+    location.assign(landingPage(user?.role, next));
   } catch (failure) {
     showApiError(error, failure);
     password.value = "";
@@ -48,6 +53,6 @@ form.addEventListener("submit", async (event) => {
 
 // Already logged in: straight on.
 api("/api/me").then(
-  () => location.replace(destination),
+  ({ user }) => location.replace(landingPage(user?.role, next)),
   () => username.focus(),
 );
