@@ -410,6 +410,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/lessons/{lesson_id}/report", _page("report.html")),
         Route("/classes/{class_id}/report", _page("class-report.html")),
         Route("/classes/{class_id}/roster", _page("roster.html")),
+        Route("/admin", _page("admin.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

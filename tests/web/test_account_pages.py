@@ -97,6 +97,7 @@ TESTIDS = {
         "links-close",
         "lesson-form-when",
         "lesson-form-now",
+        "admin-link",
     },
     "report.html": {
         "logout",
@@ -139,6 +140,42 @@ TESTIDS = {
         "roster-confirm",
         "roster-rows",
         "roster-missing",
+    },
+    "admin.html": {
+        "logout",
+        "admin-denied",
+        "admin-view",
+        "page-error",
+        "teachers-body",
+        "teachers-notice",
+        "teachers-error",
+        "teacher-form",
+        "teacher-form-name",
+        "teacher-form-username",
+        "teacher-form-password",
+        "teacher-form-submit",
+        "teacher-form-error",
+        "classes-body",
+        "classes-notice",
+        "class-form",
+        "class-form-name",
+        "class-form-teachers",
+        "class-form-submit",
+        "class-form-error",
+        "password-dialog",
+        "password-new",
+        "password-again",
+        "password-submit",
+        "password-error",
+        "password-sessions",
+        "account-dialog",
+        "account-consequences",
+        "account-confirm",
+        "account-error",
+        "class-teacher-dialog",
+        "class-teacher-select",
+        "class-teacher-submit",
+        "class-teacher-error",
     },
     "class-report.html": {
         "logout",
@@ -185,6 +222,9 @@ DYNAMIC_KEYS = (
         for s in ("added", "updated", "unchanged", "withdrawn", "kept", "error")
     ]
     + [f"roster.delimiter_{d}" for d in ("comma", "semicolon", "tab")]
+    + [f"account_state.{s}" for s in ("active", "disabled")]
+    + [f"admin.{a}{e}" for a in ("disable", "enable") for e in ("", "_for", "d", "_heading")]
+    + ["admin.disable_confirm", "admin.enable_confirm"]
 )
 
 
@@ -200,7 +240,14 @@ def records_api_codes() -> set[str]:
         for name, value in vars(classroom_errors).items()
         if name.isupper() and isinstance(value, str)
     }
-    return classroom | {"malformed", "too_big", "internal", "connection_lost", "login_missing"}
+    return classroom | {
+        "malformed",
+        "too_big",
+        "internal",
+        "connection_lost",
+        "login_missing",
+        "password_mismatch",
+    }
 
 
 def test_every_records_api_error_has_a_message(catalogues: dict[str, dict[str, str]]) -> None:

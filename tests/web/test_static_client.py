@@ -45,6 +45,7 @@ ACCOUNT_PAGES = {
     "report.html": "/lessons/00000000-0000-4000-8000-000000000000/report",
     "class-report.html": "/classes/00000000-0000-4000-8000-000000000000/report",
     "roster.html": "/classes/00000000-0000-4000-8000-000000000000/roster",
+    "admin.html": "/admin",
 }
 
 # -- reading the client ---------------------------------------------------------------------

@@ -552,6 +552,7 @@ requireUser().then(
     user = me;
     bindAccountBar(me);
     document.body.dataset.role = me.role;
+    show(need("admin-link"), me.role === "admin");
     return load();
   },
   (error) => {
