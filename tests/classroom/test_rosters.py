@@ -356,3 +356,16 @@ async def test_rosters_of_classes_are_separate(records: Records) -> None:
     await records.rosters.import_csv(five_b.id, roster_file(["HS001,Trần Văn Bình,"]))
     assert [e.full_name for e in await records.rosters.entries(five_a.id)] == ["Nguyễn Văn An"]
     assert [e.full_name for e in await records.rosters.entries(five_b.id)] == ["Trần Văn Bình"]
+
+
+async def test_student_counts_leave_out_withdrawn_students(records: Records) -> None:
+    five_a = await records.accounts.create_class("5A")
+    five_b = await records.accounts.create_class("5B")
+    empty = await records.accounts.create_class("5C")
+    three = ["HS001,Nguyễn Văn An,", "HS002,Trần Văn Bình,", "HS003,Lê Thị Cúc,"]
+    await records.rosters.import_csv(five_a.id, roster_file(three))
+    await records.rosters.import_csv(five_b.id, roster_file(three[:1]))
+    await records.rosters.import_csv(five_a.id, roster_file(three[1:]), withdraw_missing=True)
+    counts = await records.rosters.student_counts([five_a.id, five_b.id, empty.id])
+    assert counts == {five_a.id: 2, five_b.id: 1, empty.id: 0}
+    assert await records.rosters.student_counts([]) == {}
