@@ -25,16 +25,11 @@ if TYPE_CHECKING:
 
     from .session import Session
 
-PEER_MEDIA_CHOICES = ("none", "audio", "all")
-
 
 @dataclass
 class LiveLesson:
     lesson: Lesson
     sessions: dict[str, Session] = field(default_factory=dict)
-    peer_media: str = "audio"
-    """What students receive of each other: nothing, audio only (default: students can speak
-    up in class but 40 cameras do not land on every phone), or audio and video."""
     controls: Controls = field(default_factory=Controls)
     waiting: dict[str, Session] = field(default_factory=dict)
     """Participants knocking in the waiting room, first come first: no media, no names."""
@@ -54,12 +49,9 @@ class LiveLesson:
     def may_receive(self, viewer_role: str, publisher_role: str, kind: str) -> bool:
         """Whether a participant in ``viewer_role`` receives a ``kind`` track of a publisher in
         ``publisher_role``. The teacher and moderators hear and see everyone; students always
-        get the teacher and moderators, and get each other as the lesson allows."""
-        if viewer_role in STAFF or publisher_role in STAFF:
-            return True
-        if self.peer_media == "all":
-            return True
-        return self.peer_media == "audio" and kind == "audio"
+        get the teacher and moderators, and hear each other — students can speak up in class,
+        but 40 cameras do not land on every phone."""
+        return viewer_role in STAFF or publisher_role in STAFF or kind == "audio"
 
     def hand_queue(self) -> list[str]:
         """Raised hands, first raised first."""
@@ -92,7 +84,6 @@ class Hub:
         self.waiting_room: WaitingRoom = waiting_room  # type: ignore[assignment]
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
-        self.lock = asyncio.Lock()
         self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
         self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task

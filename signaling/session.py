@@ -45,23 +45,13 @@ from classroom.safety import Party, SafetyService
 from media.service import DownlinkChange, MediaError, MediaService, ProducerInfo
 
 from . import messages, staff
-from .errors import SignalingError
+from .errors import CloseCode, SignalingError
 from .hub import Hub, LiveLesson
 from .limits import Limits, TokenBucket
 from .moderation import STAFF, Permission, may, must_wait
 from .sdp_guard import check_answer, check_offer
 
 logger = logging.getLogger(__name__)
-
-CLOSE_NORMAL = 1000
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_AUTH_TIMEOUT = 4001
-CLOSE_REPLACED = 4002
-CLOSE_LESSON_ENDED = 4003
-CLOSE_SLOW_CONSUMER = 4004
-CLOSE_REMOVED = 4005
-CLOSE_DENIED = 4006
 
 #: Shutdown reasons after which the participant may come back with its resume token.
 RESUMABLE = frozenset({"disconnected"})
@@ -183,7 +173,7 @@ class Session:
                     f"{int(self.limits.join_timeout)} seconds of connecting.",
                 )
             )
-            await self.shutdown(CLOSE_AUTH_TIMEOUT, "auth_timeout")
+            await self.shutdown(CloseCode.AUTH_TIMEOUT, "auth_timeout")
 
     # -- one frame in ----------------------------------------------------------------------
 
@@ -194,7 +184,7 @@ class Session:
         if not self._bucket.take(self._clock()):
             self._rate_breaches += 1
             if self._rate_breaches > self.limits.rate_breaches_before_close:
-                await self.shutdown(CLOSE_POLICY, "rate_limited")
+                await self.shutdown(CloseCode.POLICY, "rate_limited")
                 return
             self.push(
                 messages.error(
@@ -218,7 +208,7 @@ class Session:
             if exc.close_code is not None:
                 await self.shutdown(exc.close_code, exc.code)
             elif self._malformed > self.limits.malformed_before_close:
-                await self.shutdown(CLOSE_POLICY, "malformed")
+                await self.shutdown(CloseCode.POLICY, "malformed")
             return
         except ClassroomError as exc:
             self.push(messages.error(request_id, exc.code, exc.message, **exc.extra))
@@ -242,7 +232,7 @@ class Session:
             return await self._join(request)
         if isinstance(request, messages.Leave) and self.state in ("admitted", "waiting"):
             self.push(messages.ok(request.id, {}))
-            await self.shutdown(CLOSE_NORMAL, "left")
+            await self.shutdown(CloseCode.NORMAL, "left")
             return None
         if isinstance(request, messages.Ping) and self.state in ("admitted", "waiting"):
             return {"time": time.time()}
@@ -377,7 +367,7 @@ class Session:
         for old in earlier:
             # The same student from a second device: the newer connection wins, never two.
             old.push(messages.event("session_replaced", {}))
-            await old.shutdown(CLOSE_REPLACED, REPLACED_BY_DEVICE)
+            await old.shutdown(CloseCode.REPLACED, REPLACED_BY_DEVICE)
         if self.role in STAFF and live.waiting:
             # Those who waited only because no teacher was here come in now; after this
             # join's own answer (the task runs once this request has been answered).
@@ -467,7 +457,7 @@ class Session:
             # The old socket is still open (a half-open TCP connection after a network
             # change, or a second tab): the newer connection wins.
             old.push(messages.event("session_replaced", {}))
-            await old.shutdown(CLOSE_REPLACED, "replaced")
+            await old.shutdown(CloseCode.REPLACED, "replaced")
         if self.data_saver:  # the new connections keep the participant's choice
             self.media.set_data_saver(live.lesson.id, pid, True)
         live.broadcast(messages.event("participant_updated", self.describe()), exclude=pid)
@@ -741,7 +731,7 @@ class Session:
 
     # -- leaving -------------------------------------------------------------------------
 
-    async def shutdown(self, code: int = CLOSE_NORMAL, reason: str = "left") -> None:
+    async def shutdown(self, code: int = CloseCode.NORMAL, reason: str = "left") -> None:
         """Close this socket (once). The participant leaves the lesson — others told, media
         closed — unless the socket merely dropped (it may resume within the grace period) or a
         newer socket of the same participant replaced it.

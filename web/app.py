@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,11 +24,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
-from classroom.errors import ClassroomError
 from classroom.lessons import LessonService
 from media.service import MediaService, MediaSettings
+from signaling.errors import CloseCode
 from signaling.hub import Hub
-from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
+from signaling.session import Session
 
 from . import api
 from .config import Settings
@@ -40,7 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-MAX_JSON_BODY = 16 * 1024
 
 
 @dataclass
@@ -114,51 +112,6 @@ async def _beat(attendance: AttendanceRecorder) -> None:
         await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
-
-
-async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        return _error(413, "too_big", "The request body is too large.")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed", "The request body is not JSON.")
-    if not isinstance(data, dict):
-        return _error(400, "malformed", "The request body must be a JSON object.")
-    return data
-
-
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-async def create_lesson(request: Request) -> Response:
-    """``POST /api/lessons {"title", "password"}`` → the lesson, its code and the teacher token."""
-    services: Services = request.app.state.services
-    data = await _json_body(request)
-    if isinstance(data, JSONResponse):
-        return data
-    title, password = data.get("title"), data.get("password")
-    if not isinstance(title, str) or not isinstance(password, str):
-        return _error(400, "malformed", "Give a title and a password, both as text.")
-    try:
-        created = await services.lessons.create_lesson(title, password)
-    except ClassroomError as exc:
-        return _error(400, exc.code, exc.message, **exc.extra)
-    lesson = created.lesson
-    return JSONResponse(
-        {
-            "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
-            "teacher_token": created.teacher_token,
-            "join_url": f"{_base_url(request)}/l/{lesson.code}",
-        },
-        status_code=201,
-    )
-
-
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -209,26 +162,10 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """SECURITY.md item 6: a browser page from another site must not open a lesson socket.
-
-    Browsers always send ``Origin``; clients that are not browsers send none and cannot be
-    misused by a foreign page, so a missing header is allowed. The server's own origin (the
-    ``Host`` it was reached by, same scheme) and the configured origins are allowed."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    if origin in settings.allowed_origins:
-        return True
-    host = websocket.headers.get("host", "")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    return origin == f"{scheme}://{host}"
-
-
 async def lesson_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    if not origin_allowed(websocket, services.settings):
-        await websocket.close(code=CLOSE_POLICY)  # before accept: the client sees HTTP 403
+    if not api.origin_allowed(websocket):
+        await websocket.close(code=CloseCode.POLICY)  # before accept: the client sees HTTP 403
         return
     await websocket.accept()
     limits = services.settings.limits
@@ -240,7 +177,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
             outbox.put_nowait(text)
         except asyncio.QueueFull:
             # A client that does not read its events must not grow the server's memory.
-            closing.setdefault("code", CLOSE_SLOW_CONSUMER)
+            closing.setdefault("code", CloseCode.SLOW_CONSUMER)
             with contextlib.suppress(asyncio.QueueFull):
                 outbox.put_nowait(None)
 
@@ -282,7 +219,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
     timeout_task = asyncio.ensure_future(session.expire_unjoined())
     try:
         if session.too_many_unauthenticated():
-            await session.shutdown(CLOSE_POLICY, "too_many_connections")
+            await session.shutdown(CloseCode.POLICY, "too_many_connections")
             return
         while session.state != "closed":
             message = await websocket.receive()
@@ -339,7 +276,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes = [
         Route("/healthz", healthz),
         Route("/metrics", metrics),
-        Route("/api/lessons", create_lesson, methods=["POST"]),
         *api.routes,
         WebSocketRoute("/ws", lesson_socket),
         Route("/", _page("index.html")),
