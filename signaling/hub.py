@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from classroom.chat import ChatLog
 from classroom.lessons import Lesson
+from classroom.moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
 from classroom.passwords import token_digest
-
-from .chat import ChatLog
-from .moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
 
 if TYPE_CHECKING:
     from media.service import DownlinkChange

@@ -40,6 +40,7 @@ from typing import Any
 from classroom.attendance import AttendanceRecorder, Attendee
 from classroom.errors import ClassroomError
 from classroom.lessons import Admission, LessonService
+from classroom.moderation import STAFF, Permission, may, must_wait
 from classroom.passwords import token_digest
 from classroom.safety import Party, SafetyService
 from media.service import DownlinkChange, MediaError, MediaService, ProducerInfo
@@ -48,7 +49,6 @@ from . import messages, staff
 from .errors import CloseCode, SignalingError
 from .hub import Hub, LiveLesson
 from .limits import Limits, TokenBucket
-from .moderation import STAFF, Permission, may, must_wait
 from .sdp_guard import check_answer, check_offer
 
 logger = logging.getLogger(__name__)

@@ -18,13 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from classroom.safety import Action, IncidentCategory
-from media.service import MediaError
-
-from . import messages
-from .chat import ChatMessage, clean_text
-from .errors import CloseCode, SignalingError
-from .moderation import (
+from classroom.chat import ChatMessage, clean_text
+from classroom.moderation import (
     STAFF,
     Permission,
     check_action,
@@ -34,6 +29,11 @@ from .moderation import (
     must_wait,
     parse_permissions,
 )
+from classroom.safety import Action, IncidentCategory
+from media.service import MediaError
+
+from . import messages
+from .errors import CloseCode, SignalingError
 
 if TYPE_CHECKING:
     from .hub import LiveLesson
