@@ -223,6 +223,9 @@ class LiveLesson:
             "already_connected": bool(self.same_student_elsewhere(participant)),
         }
 
+    def to_staff(self, name: str, data: dict[str, Any]) -> list[Event]:
+        return [Event(name, data, self.staff_ids())]
+
     def summary(self) -> dict[str, Any]:
         return {"id": self.lesson.id, "code": self.lesson.code, "title": self.lesson.title}
 
@@ -275,17 +278,21 @@ class LiveLesson:
             participant.role not in STAFF and not self.staff_present()
         )
 
-    def arrive(self, participant: Participant) -> bool:
-        """Check a newcomer whose credentials proved themselves; ``True`` if it must wait.
-
-        A locked lesson is said only now, after the password or link: from outside, a locked
-        lesson looks like any other."""
+    def check_open(self, participant: Participant) -> None:
+        """Refuse a newcomer if the lesson has ended, or is locked to all but the teacher."""
         if self.ended:
             raise refused("lesson_ended", "The lesson has ended.")
         if self.controls.locked and participant.base_role != "teacher":
             raise refused(
                 "lesson_locked", "The teacher has locked this lesson: nobody new can join now."
             )
+
+    def arrive(self, participant: Participant) -> bool:
+        """Check a newcomer whose credentials proved themselves; ``True`` if it must wait.
+
+        A locked lesson is said only now, after the password or link: from outside, a locked
+        lesson looks like any other."""
+        self.check_open(participant)
         wait = self.must_wait(participant)
         if wait and len(self.waiting) >= self.waiting_capacity:
             raise refused(
@@ -532,10 +539,11 @@ class LiveLesson:
 
     # -- chat --------------------------------------------------------------------------------
 
-    def post(
+    def draft(
         self, sender: Participant, text: str, *, to: str | None, at: float, max_chars: int
-    ) -> tuple[ChatMessage, list[Event]]:
-        """A chat message to the lesson, or privately to ``to``."""
+    ) -> ChatMessage:
+        """A chat message to the lesson, or privately to ``to``, checked but not posted yet
+        (the caller may still refuse it for its rate)."""
         private = to is not None
         check_permission(
             sender.role, Permission.PRIVATE_CHAT if private else Permission.CHAT, self.controls
@@ -544,7 +552,7 @@ class LiveLesson:
         if recipient is not None and "teacher" not in (sender.role, recipient.role):
             # No private messages between students (child safety): only to the teacher.
             raise forbidden("Private messages can only go to the teacher.")
-        message = ChatMessage(
+        return ChatMessage(
             id=self.chat.new_id(),
             sender=sender.id,
             name=sender.name,
@@ -553,9 +561,17 @@ class LiveLesson:
             at=at,
             to=recipient.id if recipient is not None else None,
         )
+
+    def post(self, message: ChatMessage) -> list[Event]:
+        """Keep a drafted message in the history and tell those who see it."""
+        if message.sender not in self.participants:
+            raise not_a_participant()
+        if message.to is not None and message.to not in self.participants:
+            raise not_a_participant()
         self.chat.add(message)
-        audience = (recipient.id,) if recipient is not None else self.everyone(exclude=sender.id)
-        return message, [Event("chat", message.to_json(), audience)]
+        if message.to is not None:
+            return [Event("chat", message.to_json(), (message.to,))]
+        return [Event("chat", message.to_json(), self.everyone(exclude=message.sender))]
 
     def message_to_delete(self, actor: Participant, message_id: str) -> ChatMessage:
         """The message ``actor`` may delete (staff: their own, and anyone's but the teacher's

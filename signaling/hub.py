@@ -1,7 +1,10 @@
-"""The live lessons on this node: who is connected to which lesson, and who receives whom.
+"""The live lessons on this node and the sockets their participants are connected by.
 
-In-process state only: which participants are connected and their sockets. Durable records
-(lessons, passwords, attendance) live in ``classroom``'s stores; media lives in ``media``.
+The lessons themselves — who is in, who waits, the rules — are ``classroom.live``'s plain
+objects; the hub maps each participant id to the one socket (``Session``) that speaks for it
+now, and carries a lesson's events to those sockets. It also counts the sockets that have not
+joined yet per client address, and holds resume tokens and the grace timers of participants
+whose socket dropped. Durable records live in ``classroom``'s stores; media lives in ``media``.
 """
 
 from __future__ import annotations
@@ -10,61 +13,22 @@ import asyncio
 import contextlib
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from classroom.chat import ChatLog
 from classroom.lessons import Lesson
-from classroom.moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
+from classroom.live import Event, LiveLesson
+from classroom.moderation import WAITING_ROOM_MODES, WaitingRoom
 from classroom.passwords import token_digest
+
+from . import messages
+from .limits import Limits
 
 if TYPE_CHECKING:
     from media.service import DownlinkChange
 
     from .session import Session
-
-
-@dataclass
-class LiveLesson:
-    lesson: Lesson
-    sessions: dict[str, Session] = field(default_factory=dict)
-    controls: Controls = field(default_factory=Controls)
-    waiting: dict[str, Session] = field(default_factory=dict)
-    """Participants knocking in the waiting room, first come first: no media, no names."""
-    chat: ChatLog = field(default_factory=lambda: ChatLog(100))
-
-    def staff_present(self) -> bool:
-        """Whether a teacher or moderator is in the lesson (also while reconnecting)."""
-        return any(s.role in STAFF for s in self.sessions.values())
-
-    def staff(self) -> list[Session]:
-        return [s for s in self.sessions.values() if s.role in STAFF]
-
-    def tell_staff(self, text: str) -> None:
-        for session in self.staff():
-            session.push(text)
-
-    def may_receive(self, viewer_role: str, publisher_role: str, kind: str) -> bool:
-        """Whether a participant in ``viewer_role`` receives a ``kind`` track of a publisher in
-        ``publisher_role``. The teacher and moderators hear and see everyone; students always
-        get the teacher and moderators, and hear each other — students can speak up in class,
-        but 40 cameras do not land on every phone."""
-        return viewer_role in STAFF or publisher_role in STAFF or kind == "audio"
-
-    def hand_queue(self) -> list[str]:
-        """Raised hands, first raised first."""
-        raised = [
-            (s.hand_raised_at, pid)
-            for pid, s in self.sessions.items()
-            if s.hand_raised_at is not None
-        ]
-        return [pid for _, pid in sorted(raised)]
-
-    def broadcast(self, text: str, *, exclude: str | None = None) -> None:
-        for pid, session in list(self.sessions.items()):
-            if pid != exclude:
-                session.push(text)
 
 
 @dataclass(frozen=True)
@@ -83,6 +47,8 @@ class Hub:
         self.waiting_room: WaitingRoom = waiting_room  # type: ignore[assignment]
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
+        self.sockets: dict[str, Session] = {}
+        """Participant id → the socket that speaks for it now (closed while reconnecting)."""
         self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
         self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
@@ -91,10 +57,24 @@ class Hub:
     def downlink_changed(self, change: DownlinkChange) -> None:
         """The media plane changed what a subscriber's link carries: tell the participant
         (and the lesson's staff, when its link state changed)."""
-        live = self.lessons.get(change.lesson_id)
-        session = live.sessions.get(change.participant_id) if live is not None else None
-        if session is not None:
-            session.downlink_changed(change)
+        session = self.sockets.get(change.participant_id)
+        if session is not None and session.live is not None:
+            if session.live.lesson.id == change.lesson_id:
+                session.downlink_changed(change)
+
+    # -- telling people ----------------------------------------------------------------------
+
+    def socket(self, participant_id: str) -> Session | None:
+        return self.sockets.get(participant_id)
+
+    def tell(self, events: Iterable[Event]) -> None:
+        """Push each event to the sockets of the participants it is for."""
+        for event in events:
+            text = messages.event(event.name, event.data)
+            for pid in event.to:
+                session = self.sockets.get(pid)
+                if session is not None:
+                    session.push(text)
 
     def background(self, work: Awaitable[None]) -> None:
         """Run ``work`` on its own, not tied to the socket that started it (letting the
@@ -156,20 +136,22 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def live(self, lesson: Lesson, *, chat_history: int = 100) -> LiveLesson:
+    def live(self, lesson: Lesson, limits: Limits) -> LiveLesson:
         live = self.lessons.get(lesson.id)
         if live is None:
             live = self.lessons[lesson.id] = LiveLesson(
                 lesson,
-                controls=Controls(waiting_room=self.waiting_room),
-                chat=ChatLog(chat_history),
+                waiting_room=self.waiting_room,
+                capacity=limits.participants_per_lesson,
+                waiting_capacity=limits.waiting_per_lesson,
+                chat_history=limits.chat_history,
             )
         return live
 
     def drop_if_empty(self, lesson_id: str) -> None:
         live = self.lessons.get(lesson_id)
-        if live is not None and not live.sessions and not live.waiting:
+        if live is not None and live.empty:
             del self.lessons[lesson_id]
 
     def participant_count(self) -> int:
-        return sum(len(live.sessions) for live in self.lessons.values())
+        return sum(len(live.participants) for live in self.lessons.values())

@@ -86,9 +86,8 @@ async def build_services(settings: Settings) -> Services:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
-        for live in list(hub.lessons.values()):
-            for session in [*live.sessions.values(), *live.waiting.values()]:
-                await session.shutdown(1001, "server_stopping")
+        for session in list(hub.sockets.values()):
+            await session.shutdown(1001, "server_stopping")
         await hub.close()
         await media.close()
         await database.close()

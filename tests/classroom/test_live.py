@@ -8,6 +8,7 @@ from itertools import count
 
 import pytest
 
+from classroom.chat import ChatMessage
 from classroom.errors import ClassroomError
 from classroom.lessons import Admission, Lesson
 from classroom.live import Event, LiveLesson, Participant
@@ -46,6 +47,13 @@ def seat(live: LiveLesson, *people: Participant) -> None:
 
 def named(events: list[Event], name: str) -> list[Event]:
     return [e for e in events if e.name == name]
+
+
+def post(
+    live: LiveLesson, sender: Participant, text: str, to: str | None = None
+) -> tuple[ChatMessage, list[Event]]:
+    message = live.draft(sender, text, to=to, at=1.0, max_chars=500)
+    return message, live.post(message)
 
 
 def refusal(call: object, *args: object, **kwargs: object) -> str:
@@ -333,19 +341,15 @@ def test_settings_are_staff_only_and_each_change_is_one_audit_action() -> None:
 
 def test_chat_off_and_on() -> None:
     live, teacher, student = acting("teacher", "student")
-    message, events = live.post(student, "  Em chào cô  ", to=None, at=1.0, max_chars=500)
+    message, events = post(live, student, "  Em chào cô  ")
     assert message.text == "Em chào cô"
     assert events == [Event("chat", message.to_json(), (teacher.id,))]
     live.set_controls(teacher, chat=False)
-    assert refusal(live.post, student, "Còn ai không?", to=None, at=2.0, max_chars=500) == (
-        "forbidden"
-    )
-    assert refusal(live.post, student, "Cô ơi", to=teacher.id, at=2.0, max_chars=500) == (
-        "forbidden"
-    )
-    live.post(teacher, "Chat is off for you, not for me", to=None, at=3.0, max_chars=500)
+    assert refusal(post, live, student, "Còn ai không?") == ("forbidden")
+    assert refusal(post, live, student, "Cô ơi", teacher.id) == ("forbidden")
+    post(live, teacher, "Chat is off for you, not for me")
     live.set_controls(teacher, chat=True)
-    live.post(student, "Cảm ơn cô", to=teacher.id, at=4.0, max_chars=500)
+    post(live, student, "Cảm ơn cô", teacher.id)
     assert [m.text for m in live.chat.visible_to(student.id)] == [
         "Em chào cô",
         "Chat is off for you, not for me",
@@ -357,12 +361,12 @@ def test_private_messages_go_to_the_teacher_only_and_bad_text_is_refused() -> No
     live = lesson()
     teacher, a, b = person("teacher"), person("student"), person("guest")
     seat(live, teacher, a, b)
-    assert refusal(live.post, a, "psst", to=b.id, at=1.0, max_chars=500) == "forbidden"
-    message, events = live.post(a, "Cô ơi", to=teacher.id, at=1.0, max_chars=500)
+    assert refusal(post, live, a, "psst", b.id) == "forbidden"
+    message, events = post(live, a, "Cô ơi", teacher.id)
     assert events[0].to == (teacher.id,) and message.to == teacher.id
     assert [m.id for m in live.chat.visible_to(b.id)] == []
-    assert refusal(live.post, a, "\u202eevil", to=None, at=1.0, max_chars=500) == "invalid_message"
-    assert refusal(live.post, a, "x" * 501, to=None, at=1.0, max_chars=500) == "invalid_message"
+    assert refusal(post, live, a, "\u202eevil") == "invalid_message"
+    assert refusal(post, live, a, "x" * 501) == "invalid_message"
     assert len(live.chat) == 1  # what was refused was not kept
 
 
@@ -370,8 +374,8 @@ def test_deleting_messages() -> None:
     live = lesson()
     teacher, moderator, student = person("teacher"), person("moderator"), person("student")
     seat(live, teacher, moderator, student)
-    by_teacher, _ = live.post(teacher, "Bài 3", to=None, at=1.0, max_chars=500)
-    by_student, _ = live.post(student, "spam", to=None, at=2.0, max_chars=500)
+    by_teacher, _ = post(live, teacher, "Bài 3")
+    by_student, _ = post(live, student, "spam")
     assert refusal(live.delete_message, student, by_student.id) == "forbidden"
     assert refusal(live.delete_message, moderator, by_teacher.id) == "forbidden"
     assert refusal(live.delete_message, moderator, "m_nope") == "not_found"
