@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from classroom.directory import (
+    LEASE_SECONDS,
+    LessonDirectory,
+    MemoryDirectory,
+    Presence,
+    ResumeTicket,
+)
 from classroom.lessons import Lesson
-from classroom.live import Event, LiveLesson
+from classroom.live import Event, LiveLesson, Participant
 from classroom.moderation import WAITING_ROOM_MODES, WaitingRoom
-from classroom.passwords import token_digest
 
 from . import messages
+from .errors import SignalingError
 from .limits import Limits
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from media.service import DownlinkChange
@@ -31,26 +39,30 @@ if TYPE_CHECKING:
     from .session import Session
 
 
-@dataclass(frozen=True)
-class ResumeTicket:
-    lesson_id: str
-    participant_id: str
-
-
 class Hub:
-    """Every live lesson on this node, the unauthenticated sockets per client address, the
-    resume tokens of its participants and the grace timers of those whose socket dropped."""
+    """Every live lesson this node owns, the sockets of their participants, the unauthenticated
+    sockets per client address and the grace timers of those whose socket dropped.
 
-    def __init__(self, *, waiting_room: str = "guests") -> None:
+    Ownership, presence and resume tickets go through the ``LessonDirectory`` port, so they
+    are seen by every node that shares the directory."""
+
+    def __init__(
+        self,
+        *,
+        waiting_room: str = "guests",
+        directory: LessonDirectory | None = None,
+        node: str = "local",
+    ) -> None:
         if waiting_room not in WAITING_ROOM_MODES:
             raise ValueError(f"waiting room mode is one of {WAITING_ROOM_MODES}")
         self.waiting_room: WaitingRoom = waiting_room  # type: ignore[assignment]
+        self.directory: LessonDirectory = directory if directory is not None else MemoryDirectory()
+        self.node = node
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
         self.sockets: dict[str, Session] = {}
         """Participant id → the socket that speaks for it now (closed while reconnecting)."""
-        self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
-        self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
+        self._renewer: asyncio.Task[None] | None = None
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -83,28 +95,28 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # -- resume tokens: one live token per participant, each usable once ------------------
+    # -- the directory: resume tickets and presence ---------------------------------------
 
-    def issue_resume_token(self, lesson_id: str, participant_id: str) -> str:
+    async def issue_resume_token(self, lesson_id: str, participant_id: str) -> str:
         """A new resume token for the participant; the previous one stops working."""
-        self.revoke_resume(participant_id)
-        token = secrets.token_urlsafe(32)
-        digest = token_digest(token)
-        self._resume[digest] = ResumeTicket(lesson_id, participant_id)
-        self._resume_of[participant_id] = digest
-        return token
+        return await self.directory.issue_ticket(lesson_id, participant_id)
 
-    def take_resume(self, token: str) -> ResumeTicket | None:
+    async def take_resume(self, token: str) -> ResumeTicket | None:
         """Use a resume token up: the ticket it stood for, or ``None`` if it is not live."""
-        ticket = self._resume.pop(token_digest(token), None)
-        if ticket is not None:
-            self._resume_of.pop(ticket.participant_id, None)
-        return ticket
+        return await self.directory.take_ticket(token)
 
-    def revoke_resume(self, participant_id: str) -> None:
-        digest = self._resume_of.pop(participant_id, None)
-        if digest is not None:
-            self._resume.pop(digest, None)
+    async def revoke_resume(self, participant_id: str) -> None:
+        await self.directory.revoke_tickets(participant_id)
+
+    async def present(self, live: LiveLesson, participant: Participant | None, pid: str) -> None:
+        """Say in the directory where the participant stands now (``None``: gone)."""
+        state: Presence | None = None
+        if participant is not None:
+            state = "waiting" if participant.state == "waiting" else participant.presence
+        try:
+            await self.directory.set_presence(live.lesson.id, pid, state)
+        except Exception:  # presence is advisory: the lesson goes on without it
+            logger.exception("could not record the presence of %s", pid)
 
     # -- grace periods of dropped participants ---------------------------------------------
 
@@ -129,6 +141,8 @@ class Hub:
     async def close(self) -> None:
         """Stop every grace timer (the server is stopping)."""
         tasks = [*self._grace.values(), *self._background]
+        if self._renewer is not None:
+            tasks.append(self._renewer)
         self._grace.clear()
         for task in tasks:
             task.cancel()
@@ -136,8 +150,18 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def live(self, lesson: Lesson, limits: Limits) -> LiveLesson:
+    async def open(self, lesson: Lesson, limits: Limits) -> LiveLesson:
+        """The live lesson, opened on this node if no other node owns it."""
         live = self.lessons.get(lesson.id)
+        if live is not None:
+            return live
+        owner = await self.directory.claim(lesson.id, self.node)
+        if owner != self.node:
+            raise SignalingError(
+                "unavailable",
+                "This lesson is being taught from another server right now; try again in a moment.",
+            )
+        live = self.lessons.get(lesson.id)  # another join opened it meanwhile
         if live is None:
             live = self.lessons[lesson.id] = LiveLesson(
                 lesson,
@@ -146,12 +170,32 @@ class Hub:
                 waiting_capacity=limits.waiting_per_lesson,
                 chat_history=limits.chat_history,
             )
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.ensure_future(self._renew_leases())
         return live
+
+    async def _renew_leases(self) -> None:
+        """Renew the lease of every lesson this node holds, three times per lease."""
+        interval = self.directory_lease() / 3
+        while self.lessons:
+            await asyncio.sleep(interval)
+            for lesson_id in list(self.lessons):
+                try:
+                    owner = await self.directory.claim(lesson_id, self.node)
+                except Exception:
+                    logger.exception("could not renew the lease of %s", lesson_id)
+                    continue
+                if owner != self.node:
+                    logger.error("lesson %s is now owned by %s, not this node", lesson_id, owner)
+
+    def directory_lease(self) -> float:
+        return float(getattr(self.directory, "lease_seconds", LEASE_SECONDS))
 
     def drop_if_empty(self, lesson_id: str) -> None:
         live = self.lessons.get(lesson_id)
         if live is not None and live.empty:
             del self.lessons[lesson_id]
+            self.background(self.directory.release(lesson_id, self.node))
 
     def participant_count(self) -> int:
         return sum(len(live.participants) for live in self.lessons.values())

@@ -273,8 +273,8 @@ class Session:
             admission,
             device_digest=token_digest(request.device) if request.device is not None else None,
         )
-        live = self.hub.live(admission.lesson, self.limits)
         try:
+            live = await self.hub.open(admission.lesson, self.limits)
             # Asked only after the password or link proved itself: from outside, a locked
             # lesson looks like any other.
             live.check_open(participant)
@@ -295,16 +295,17 @@ class Session:
         self.participant = participant
         self.live = live
         if wait:
-            return self._knock(live, participant)
+            return await self._knock(live, participant)
         await self.enter()
-        return self.welcome(resumed=False)
+        return await self.welcome(resumed=False)
 
-    def _knock(self, live: LiveLesson, me: Participant) -> dict[str, Any]:
+    async def _knock(self, live: LiveLesson, me: Participant) -> dict[str, Any]:
         """Wait in the waiting room: staff see the knock; this socket sees nothing else."""
         self.state = "waiting"
         self._uncount()
         self.hub.sockets[me.id] = self
         self.tell(live.knock(me))
+        await self.hub.present(live, me, me.id)
         return {"waiting": True, "participant": me.describe(), "lesson": live.summary()}
 
     async def enter(self) -> None:
@@ -321,6 +322,7 @@ class Session:
         self._uncount()
         self.hub.sockets[me.id] = self
         self.tell(entered.events)
+        await self.hub.present(live, me, me.id)
         for old in entered.replaced:
             # The same student from a second device: the newer connection wins, never two.
             session = self.hub.socket(old.id)
@@ -368,7 +370,7 @@ class Session:
 
     async def _resume(self, token: str) -> dict[str, Any]:
         """Carry on as the participant the resume token was issued to (same id and role)."""
-        ticket = self.hub.take_resume(token)
+        ticket = await self.hub.take_resume(token)
         live = self.hub.lessons.get(ticket.lesson_id) if ticket else None
         me = live.get(ticket.participant_id) if live and ticket else None
         old = self.hub.socket(me.id) if me is not None else None
@@ -399,15 +401,16 @@ class Session:
         if me.data_saver:  # the new connections keep the participant's choice
             self.media.set_data_saver(live.lesson.id, me.id, True)
         self.tell(live.reconnected(me))
-        return self.welcome(resumed=True)
+        await self.hub.present(live, me, me.id)
+        return await self.welcome(resumed=True)
 
-    def welcome(self, *, resumed: bool) -> dict[str, Any]:
+    async def welcome(self, *, resumed: bool) -> dict[str, Any]:
         """The ``join`` response: who you are, who is here, what you can receive."""
         live, me = self.joined()
         return {
             **live.welcome(me),
             "producers": [self._producer_json(p) for p in self._visible_producers()],
-            "resume_token": self.hub.issue_resume_token(live.lesson.id, me.id),
+            "resume_token": await self.hub.issue_resume_token(live.lesson.id, me.id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
             "data_saver": me.data_saver,
@@ -622,11 +625,12 @@ class Session:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        if was_waiting:
+        if was_waiting and self.live is not None and self.participant is not None:
             self.leave_waiting_room(reason)
-            self._forget_socket()
-            if self.live is not None:
-                self.hub.drop_if_empty(self.live.lesson.id)
+            if self.hub.socket(self.participant.id) is self:
+                self._forget_socket()
+                await self.hub.present(self.live, None, self.participant.id)
+            self.hub.drop_if_empty(self.live.lesson.id)
         if was_admitted and self.live is not None and self.participant is not None:
             if reason == "replaced":
                 await self._release_media()
@@ -676,6 +680,7 @@ class Session:
         if not self._is_current():
             return
         self.tell(live.connection_lost(me))
+        await self.hub.present(live, me, me.id)
         # Written now, not when the grace ends: a resume within 60 s continues the interval,
         # and a crash meanwhile loses nothing.
         await self._record("left", reason="connection_lost")
@@ -697,7 +702,8 @@ class Session:
         left = live.leave(me, reason)
         self._forget_socket()
         self.hub.cancel_grace(me.id)
-        self.hub.revoke_resume(me.id)
+        await self.hub.revoke_resume(me.id)
+        await self.hub.present(live, None, me.id)
         await self._release_media()
         if reason == REPLACED_BY_DEVICE:
             await self._record("replaced")

@@ -230,7 +230,7 @@ async def _let_in(ctx: Session, live: LiveLesson, target: Participant, reason: s
         await session.enter()
     except SignalingError:
         return False  # its socket closed meanwhile
-    session.push(messages.event("admitted", session.welcome(resumed=False)))
+    session.push(messages.event("admitted", await session.welcome(resumed=False)))
     return True
 
 

@@ -31,7 +31,7 @@ from signaling.hub import Hub
 from signaling.session import Session
 
 from . import api
-from .config import Settings
+from .config import Settings, lesson_directory
 
 if TYPE_CHECKING:
     from classroom.records import Records
@@ -75,7 +75,11 @@ async def build_services(settings: Settings) -> Services:
     )
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
-    hub = Hub(waiting_room=settings.waiting_room)
+    hub = Hub(
+        waiting_room=settings.waiting_room,
+        directory=lesson_directory(settings),
+        node=settings.node,
+    )
     media.on_downlink = hub.downlink_changed
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
     # last heartbeat, before this run's first heartbeat moves that mark.

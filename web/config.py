@@ -8,9 +8,13 @@ real certificates turn it into one node of many.
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from classroom.directory import LessonDirectory, MemoryDirectory
 from media.ice import IceSettings
 from signaling.limits import Limits
 
@@ -34,6 +38,11 @@ class Settings:
     """New lessons' waiting-room mode: ``everyone``, ``guests`` (guests and names not on the
     class list wait) or ``nobody``; the teacher changes it during the lesson."""
 
+    node: str = field(
+        default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    )
+    """This node's name in the lesson directory (unique per process run)."""
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -43,3 +52,10 @@ class Settings:
 
 def parse_networks(values: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def lesson_directory(settings: Settings) -> LessonDirectory:
+    """Where this node learns which node owns a lesson, who is present and which resume
+    tokens are live: in this process. (With ``--redis`` the join rate limits are shared
+    between nodes already; the directory still is one per process.)"""
+    return MemoryDirectory()
