@@ -34,7 +34,7 @@ from .limits import Limits
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from media.service import DownlinkChange
+    from media.port import DownlinkChange, MediaPort
 
     from .session import Session
 
@@ -66,13 +66,22 @@ class Hub:
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
         self._background: set[asyncio.Task[Any]] = set()
 
-    def downlink_changed(self, change: DownlinkChange) -> None:
+    async def follow(self, media: MediaPort) -> None:
+        """Carry what the media plane reports to the participants it is about (run it as a
+        task for the life of the node)."""
+        async for event in media.events():
+            try:
+                await self.downlink_changed(event)
+            except Exception:  # one participant's trouble must not stop the others'
+                logger.exception("could not tell %s about its downlink", event.participant_id)
+
+    async def downlink_changed(self, change: DownlinkChange) -> None:
         """The media plane changed what a subscriber's link carries: tell the participant
         (and the lesson's staff, when its link state changed)."""
         session = self.sockets.get(change.participant_id)
         if session is not None and session.live is not None:
             if session.live.lesson.id == change.lesson_id:
-                session.downlink_changed(change)
+                await session.downlink_changed(change)
 
     # -- telling people ----------------------------------------------------------------------
 

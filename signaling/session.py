@@ -43,7 +43,7 @@ from classroom.lessons import LessonService
 from classroom.live import Event, LiveLesson, Participant
 from classroom.passwords import token_digest
 from classroom.safety import SafetyService
-from media.service import DownlinkChange, MediaError, MediaService, ProducerInfo
+from media.port import DownlinkChange, MediaError, MediaPort, ProducerInfo
 
 from . import messages, staff
 from .errors import CloseCode, SignalingError
@@ -72,7 +72,7 @@ class Session:
         *,
         hub: Hub,
         lessons: LessonService,
-        media: MediaService,
+        media: MediaPort,
         limits: Limits,
         client_address: str,
         send: Callable[[str], None],
@@ -235,11 +235,11 @@ class Session:
         if isinstance(request, messages.Ice):
             return await self._ice(live, me, request)
         if isinstance(request, messages.Pause):
-            return self._pause(live, me, request)
+            return await self._pause(live, me, request)
         if isinstance(request, messages.View):
-            return self._view(live, me, request)
+            return await self._view(live, me, request)
         if isinstance(request, messages.DataSaver):
-            return self._data_saver(live, me, request)
+            return await self._data_saver(live, me, request)
         handler = staff.HANDLERS.get(type(request))
         if handler is not None:
             return await handler(self, live, me, request)
@@ -399,7 +399,7 @@ class Session:
             old.push(messages.event("session_replaced", {}))
             await old.shutdown(CloseCode.REPLACED, "replaced")
         if me.data_saver:  # the new connections keep the participant's choice
-            self.media.set_data_saver(live.lesson.id, me.id, True)
+            await self.media.set_data_saver(live.lesson.id, me.id, True)
         self.tell(live.reconnected(me))
         await self.hub.present(live, me, me.id)
         return await self.welcome(resumed=True)
@@ -409,7 +409,7 @@ class Session:
         live, me = self.joined()
         return {
             **live.welcome(me),
-            "producers": [self._producer_json(p) for p in self._visible_producers()],
+            "producers": [self._producer_json(p) for p in await self._visible_producers()],
             "resume_token": await self.hub.issue_resume_token(live.lesson.id, me.id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
@@ -423,11 +423,11 @@ class Session:
         participant = self.live.get(participant_id)
         return participant.role if participant is not None else ""
 
-    def _visible_producers(self) -> list[ProducerInfo]:
+    async def _visible_producers(self) -> list[ProducerInfo]:
         live, me = self.joined()
         return [
             p
-            for p in self.media.producers(live.lesson.id)
+            for p in await self.media.producers(live.lesson.id)
             if p.participant_id != me.id
             and live.may_receive(me.role, self._role_of(p.participant_id), p.kind)
         ]
@@ -446,14 +446,15 @@ class Session:
         self, live: LiveLesson, me: Participant, request: messages.Publish
     ) -> dict[str, Any]:
         check_offer(request.sdp, self.limits)
-        if me.base_role == "teacher":
-            # The teacher's video comes first in every student's downlink.
-            self.media.set_priority(live.lesson.id, me.id, 0)
-        answer, producers = await self.media.publish(live.lesson.id, me.id, request.sdp)
+        # The teacher's video comes first in every student's downlink.
+        priority = 0 if me.base_role == "teacher" else None
+        answer, producers = await self.media.publish(
+            live.lesson.id, me.id, request.sdp, priority=priority
+        )
         # A track the lesson does not let this participant use starts paused at the server.
         refused = {p.id for p in producers if not live.may_send(me, p.kind)}
         for producer_id in refused:
-            self.media.set_producer_paused(live.lesson.id, producer_id, True)
+            await self.media.pause(live.lesson.id, producer_id)
         producers = [replace(p, paused=True) if p.id in refused else p for p in producers]
         for p in producers:
             self._tell_receivers(p, "track_published")
@@ -491,7 +492,7 @@ class Session:
         live, me = self.joined()
         try:
             offer = await self.media.subscribe(
-                live.lesson.id, me.id, [p.id for p in self._visible_producers()]
+                live.lesson.id, me.id, [p.id for p in await self._visible_producers()]
             )
         except MediaError:
             logger.exception("subscribe offer failed")
@@ -544,42 +545,49 @@ class Session:
         accepted = await self.media.add_candidate(live.lesson.id, me.id, request.pc, candidate)
         return {"accepted": accepted}
 
-    def _pause(self, live: LiveLesson, me: Participant, request: messages.Pause) -> dict[str, Any]:
+    async def _pause(
+        self, live: LiveLesson, me: Participant, request: messages.Pause
+    ) -> dict[str, Any]:
         lesson_id = live.lesson.id
-        mine = {p.id: p for p in self.media.producers(lesson_id)}
+        mine = {p.id: p for p in await self.media.producers(lesson_id)}
         producer = mine.get(request.producer)
         if producer is None or producer.participant_id != me.id:
             raise SignalingError("not_found")
         if not request.paused:
             live.unmuted_self(me, producer.kind)
         if producer.paused != request.paused:
-            self.media.set_producer_paused(lesson_id, producer.id, request.paused)
-            changed = next(p for p in self.media.producers(lesson_id) if p.id == producer.id)
+            if request.paused:
+                await self.media.pause(lesson_id, producer.id)
+            else:
+                await self.media.resume(lesson_id, producer.id)
+            changed = replace(producer, paused=request.paused)
             self._tell_receivers(changed, "track_state")
         return {"id": producer.id, "paused": request.paused}
 
-    def _view(self, live: LiveLesson, me: Participant, request: messages.View) -> dict[str, Any]:
+    async def _view(
+        self, live: LiveLesson, me: Participant, request: messages.View
+    ) -> dict[str, Any]:
         publishers = frozenset(request.video) if request.video is not None else None
-        self.media.set_video_view(live.lesson.id, me.id, publishers)
+        await self.media.set_video_view(live.lesson.id, me.id, publishers)
         return {"video": list(request.video) if request.video is not None else None}
 
-    def _data_saver(
+    async def _data_saver(
         self, live: LiveLesson, me: Participant, request: messages.DataSaver
     ) -> dict[str, Any]:
         """Audio only, whatever the link carries (or back): the server stops forwarding video
         to this participant; the ``downlink`` event that follows says so."""
         me.data_saver = request.on
-        if not self.media.set_data_saver(live.lesson.id, me.id, request.on):
-            self.downlink_changed(None)  # no subscribe connection yet to say so
+        if not await self.media.set_data_saver(live.lesson.id, me.id, request.on):
+            await self.downlink_changed(None)  # no subscribe connection yet to say so
         return {"on": request.on}
 
-    def downlink_changed(self, change: DownlinkChange | None) -> None:
+    async def downlink_changed(self, change: DownlinkChange | None) -> None:
         """Tell the participant what its downlink carries now; staff see its link state."""
         if self.state != "admitted" or self.live is None or self.participant is None:
             return
         me = self.participant
         if change is None:
-            data = self.media.downlink(self.live.lesson.id, me.id)
+            data = await self.media.downlink(self.live.lesson.id, me.id)
         else:
             data = {
                 "state": change.state,
@@ -590,15 +598,15 @@ class Session:
         self.push(messages.event("downlink", data))
         self.tell(self.live.link_changed(me, data["state"]))
 
-    def pause_producers(self, kind: str) -> list[ProducerInfo]:
+    async def pause_producers(self, kind: str) -> list[ProducerInfo]:
         """Stop forwarding this participant's ``kind`` tracks at once; tell their receivers
         and the participant."""
         live, me = self.joined()
         lesson_id = live.lesson.id
         paused = []
-        for p in self.media.producers(lesson_id):
+        for p in await self.media.producers(lesson_id):
             if p.participant_id == me.id and p.kind == kind and not p.paused:
-                self.media.set_producer_paused(lesson_id, p.id, True)
+                await self.media.pause(lesson_id, p.id)
                 changed = replace(p, paused=True)
                 self._tell_receivers(changed, "track_state")
                 self.push(messages.event("track_state", self._producer_json(changed)))

@@ -24,7 +24,7 @@ from classroom.chat import clean_text
 from classroom.live import LiveLesson, Participant
 from classroom.moderation import parse_permissions
 from classroom.safety import Action, IncidentCategory
-from media.service import MediaError
+from media.port import MediaError
 
 from . import messages
 from .errors import CloseCode, SignalingError
@@ -109,7 +109,7 @@ async def mute(
         await _audit(ctx, live, actor, action, target, detail={"kind": request.kind})
     muted = live.mute(actor, request.participant, request.kind)
     for target in muted.targets:
-        _socket(ctx, target).pause_producers(request.kind)
+        await _socket(ctx, target).pause_producers(request.kind)
     ctx.tell(muted.events)
     return {"participants": [t.id for t in muted.targets], "kind": request.kind}
 
@@ -351,7 +351,7 @@ async def stats(
     if target is None:
         raise SignalingError("not_found", "There is no such participant in this lesson.")
     try:
-        figures = ctx.media.stats(live.lesson.id, request.participant)
+        figures = await ctx.media.stats(live.lesson.id, request.participant)
     except MediaError:
         figures = {"downlink": None, "uplink": []}
     down = figures["downlink"] or {}

@@ -54,6 +54,29 @@ def test_no_arrow_points_the_wrong_way(package: str) -> None:
     assert {path: names for path, names in wrong.items() if names} == {}
 
 
+def test_signaling_reaches_media_through_its_port_only() -> None:
+    """Signaling drives the SFU through ``media.port`` (plain data, async), never a
+    transport, router or the service behind the port."""
+    reached: dict[str, list[str]] = {}
+    for path in modules("signaling"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("media")
+        ] + [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.startswith("media")
+        ]
+        wrong = [n for n in names if n != "media.port"]
+        if wrong:
+            reached[str(path.relative_to(ROOT))] = wrong
+    assert reached == {}
+
+
 def test_the_check_sees_imports_anywhere_in_a_module(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text(

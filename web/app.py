@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
 from classroom.lessons import LessonService
+from media.port import LocalMedia, MediaPort
 from media.service import MediaService, MediaSettings
 from signaling.errors import CloseCode
 from signaling.hub import Hub
@@ -46,6 +47,9 @@ class Services:
     settings: Settings
     lessons: LessonService
     media: MediaService
+    """The SFU of this process, for ``/metrics`` and shutting down."""
+    media_port: MediaPort
+    """The door signaling drives the SFU through."""
     hub: Hub
     close: Any
     records: Records | None = None
@@ -75,12 +79,13 @@ async def build_services(settings: Settings) -> Services:
     )
     lessons = LessonService(database.lessons, limiter, links=records.links)
     media = MediaService(MediaSettings(ice=settings.ice))
+    port = LocalMedia(media)
     hub = Hub(
         waiting_room=settings.waiting_room,
         directory=lesson_directory(settings),
         node=settings.node,
     )
-    media.on_downlink = hub.downlink_changed
+    hub.background(hub.follow(port))
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
     # last heartbeat, before this run's first heartbeat moves that mark.
     await records.attendance.recover()
@@ -98,7 +103,7 @@ async def build_services(settings: Settings) -> Services:
         if redis is not None:
             await redis.aclose()
 
-    return Services(settings, lessons, media, hub, close, records=records)
+    return Services(settings, lessons, media, port, hub, close, records=records)
 
 
 #: Seconds between heartbeats: well inside the 15 s the attendance records promise.
@@ -210,7 +215,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
     session = Session(
         hub=services.hub,
         lessons=services.lessons,
-        media=services.media,
+        media=services.media_port,
         limits=limits,
         client_address=client,
         send=send,
