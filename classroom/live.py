@@ -141,6 +141,16 @@ class Muted:
     events: list[Event]
 
 
+@dataclass(frozen=True, slots=True)
+class ControlsChange:
+    """The settings staff change in one request (``None``: left as it is)."""
+
+    locked: bool | None = None
+    chat: bool | None = None
+    waiting_room: WaitingRoom | None = None
+    permissions: frozenset[Permission] | None = None
+
+
 class LiveLesson:
     """One lesson while someone is in it or waiting for it."""
 
@@ -447,47 +457,35 @@ class LiveLesson:
             participant.unmute_invited = False  # the invitation is used up
 
     def settings_changes(
-        self,
-        actor: Participant,
-        *,
-        locked: bool | None = None,
-        chat: bool | None = None,
-        waiting_room: WaitingRoom | None = None,
-        permissions: frozenset[Permission] | None = None,
+        self, actor: Participant, change: ControlsChange
     ) -> list[tuple[Action, dict[str, Any]]]:
-        """What a settings request would change, as audit actions (nothing changes yet)."""
+        """What ``change`` would change, as audit actions (nothing changes yet)."""
         self.check(actor, Action.SET_PERMISSIONS)
         controls = self.controls
         changes: list[tuple[Action, dict[str, Any]]] = []
-        if locked is not None and locked != controls.locked:
-            changes.append((Action.LOCK if locked else Action.UNLOCK, {}))
-        if chat is not None and chat != controls.chat:
-            changes.append((Action.CHAT_ON if chat else Action.CHAT_OFF, {}))
-        if waiting_room is not None and waiting_room != controls.waiting_room:
-            changes.append((Action.SET_WAITING_ROOM, {"mode": waiting_room}))
+        if change.locked is not None and change.locked != controls.locked:
+            changes.append((Action.LOCK if change.locked else Action.UNLOCK, {}))
+        if change.chat is not None and change.chat != controls.chat:
+            changes.append((Action.CHAT_ON if change.chat else Action.CHAT_OFF, {}))
+        mode = change.waiting_room
+        if mode is not None and mode != controls.waiting_room:
+            changes.append((Action.SET_WAITING_ROOM, {"mode": mode}))
+        permissions = change.permissions
         if permissions is not None and permissions != controls.permissions:
             changes.append((Action.SET_PERMISSIONS, {"permissions": sorted(permissions)}))
         return changes
 
-    def set_controls(
-        self,
-        actor: Participant,
-        *,
-        locked: bool | None = None,
-        chat: bool | None = None,
-        waiting_room: WaitingRoom | None = None,
-        permissions: frozenset[Permission] | None = None,
-    ) -> list[Event]:
+    def set_controls(self, actor: Participant, change: ControlsChange) -> list[Event]:
         self.check(actor, Action.SET_PERMISSIONS)
         controls = self.controls
-        if locked is not None:
-            controls.locked = locked
-        if chat is not None:
-            controls.chat = chat
-        if waiting_room is not None:
-            controls.waiting_room = waiting_room
-        if permissions is not None:
-            controls.permissions = permissions
+        if change.locked is not None:
+            controls.locked = change.locked
+        if change.chat is not None:
+            controls.chat = change.chat
+        if change.waiting_room is not None:
+            controls.waiting_room = change.waiting_room
+        if change.permissions is not None:
+            controls.permissions = change.permissions
         return [Event("settings", controls.to_json(), self.everyone())]
 
     def _hands(self) -> Event:

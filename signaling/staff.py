@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from classroom.chat import clean_text
-from classroom.live import LiveLesson, Participant
+from classroom.live import ControlsChange, LiveLesson, Participant
 from classroom.moderation import parse_permissions
 from classroom.safety import Action, IncidentCategory
 from media.port import MediaError
@@ -131,18 +131,18 @@ async def settings(
     ctx: Session, live: LiveLesson, actor: Participant, request: messages.Settings
 ) -> dict[str, Any]:
     LiveLesson.check(actor, Action.SET_PERMISSIONS)
-    wanted: dict[str, Any] = {
-        "locked": request.locked,
-        "chat": request.chat,
-        "waiting_room": request.waiting_room,
-        "permissions": parse_permissions(list(request.permissions))
+    wanted = ControlsChange(
+        locked=request.locked,
+        chat=request.chat,
+        waiting_room=request.waiting_room,  # type: ignore[arg-type]
+        permissions=parse_permissions(list(request.permissions))
         if request.permissions is not None
         else None,
-    }
-    changes = live.settings_changes(actor, **wanted)
+    )
+    changes = live.settings_changes(actor, wanted)
     for action, detail in changes:
         await _audit(ctx, live, actor, action, detail=detail)
-    ctx.tell(live.set_controls(actor, **wanted))
+    ctx.tell(live.set_controls(actor, wanted))
     if any(action is Action.SET_WAITING_ROOM for action, _ in changes) and live.waiting:
         ctx.hub.background(admit_who_may_enter(ctx, live))
     return live.controls.to_json()

@@ -11,7 +11,7 @@ import pytest
 from classroom.chat import ChatMessage
 from classroom.errors import ClassroomError
 from classroom.lessons import Admission, Lesson
-from classroom.live import Event, LiveLesson, Participant
+from classroom.live import ControlsChange, Event, LiveLesson, Participant
 from classroom.moderation import ROLES, TEACHER_ONLY, Permission
 from classroom.safety import Action
 
@@ -168,7 +168,7 @@ def test_muting_every_student_spares_staff_and_stops_their_own_unmute() -> None:
 
 def test_permissions_decide_what_students_may_send() -> None:
     live, teacher, student = acting("teacher", "student")
-    live.set_controls(teacher, permissions=frozenset({Permission.CHAT}))
+    live.set_controls(teacher, ControlsChange(permissions=frozenset({Permission.CHAT})))
     assert not live.may_send(student, "audio") and not live.may_send(student, "video")
     assert live.may_send(teacher, "audio") and live.may_send(teacher, "video")
     assert refusal(live.unmuted_self, student, "video") == "forbidden"
@@ -313,24 +313,25 @@ def test_a_locked_lesson_refuses_newcomers_but_the_teacher() -> None:
     live = lesson()
     teacher = person("teacher")
     seat(live, teacher)
-    changes = live.settings_changes(teacher, locked=True)
+    changes = live.settings_changes(teacher, ControlsChange(locked=True))
     assert changes == [(Action.LOCK, {})]
-    (settings,) = live.set_controls(teacher, locked=True)
+    (settings,) = live.set_controls(teacher, ControlsChange(locked=True))
     assert settings.name == "settings" and settings.data["locked"] is True
     assert refusal(live.arrive, person("student", rostered=True)) == "lesson_locked"
     assert not live.arrive(person("teacher"))
-    assert live.settings_changes(teacher, locked=True) == []  # no change, nothing to audit
+    # No change: nothing to audit.
+    assert live.settings_changes(teacher, ControlsChange(locked=True)) == []
 
 
 def test_settings_are_staff_only_and_each_change_is_one_audit_action() -> None:
     live, teacher, student = acting("teacher", "student")
-    assert refusal(live.settings_changes, student, chat=False) == "forbidden"
-    assert refusal(live.set_controls, student, chat=False) == "forbidden"
+    assert refusal(live.settings_changes, student, ControlsChange(chat=False)) == "forbidden"
+    assert refusal(live.set_controls, student, ControlsChange(chat=False)) == "forbidden"
     changes = live.settings_changes(
         teacher,
-        chat=False,
-        waiting_room="everyone",
-        permissions=frozenset({Permission.VIDEO}),
+        ControlsChange(
+            chat=False, waiting_room="everyone", permissions=frozenset({Permission.VIDEO})
+        ),
     )
     assert [a for a, _ in changes] == [
         Action.CHAT_OFF,
@@ -344,11 +345,11 @@ def test_chat_off_and_on() -> None:
     message, events = post(live, student, "  Em chào cô  ")
     assert message.text == "Em chào cô"
     assert events == [Event("chat", message.to_json(), (teacher.id,))]
-    live.set_controls(teacher, chat=False)
+    live.set_controls(teacher, ControlsChange(chat=False))
     assert refusal(post, live, student, "Còn ai không?") == ("forbidden")
     assert refusal(post, live, student, "Cô ơi", teacher.id) == ("forbidden")
     post(live, teacher, "Chat is off for you, not for me")
-    live.set_controls(teacher, chat=True)
+    live.set_controls(teacher, ControlsChange(chat=True))
     post(live, student, "Cảm ơn cô", teacher.id)
     assert [m.text for m in live.chat.visible_to(student.id)] == [
         "Em chào cô",
