@@ -27,7 +27,7 @@ from classroom.lessons import Lesson
 from classroom.live import Event, LiveLesson, Participant
 from classroom.moderation import WAITING_ROOM_MODES, WaitingRoom
 
-from . import messages
+from . import messages, tracks
 from .errors import SignalingError
 from .limits import Limits
 
@@ -81,7 +81,7 @@ class Hub:
         session = self.sockets.get(change.participant_id)
         if session is not None and session.live is not None:
             if session.live.lesson.id == change.lesson_id:
-                await session.downlink_changed(change)
+                await tracks.downlink_changed(session, change)
 
     # -- telling people ----------------------------------------------------------------------
 

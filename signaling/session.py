@@ -34,7 +34,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from classroom.attendance import AttendanceRecorder, Attendee
@@ -43,15 +42,17 @@ from classroom.lessons import LessonService
 from classroom.live import Event, LiveLesson, Participant
 from classroom.passwords import token_digest
 from classroom.safety import SafetyService
-from media.port import DownlinkChange, MediaError, MediaPort, ProducerInfo
+from media.port import MediaError, MediaPort
 
-from . import messages, staff
+from . import messages, staff, tracks
 from .errors import CloseCode, SignalingError
 from .hub import Hub
 from .limits import Limits, TokenBucket
-from .sdp_guard import check_answer, check_offer
 
 logger = logging.getLogger(__name__)
+
+#: Every request of an admitted participant but ``join``, ``leave`` and ``ping``.
+HANDLERS: dict[type, tracks.Handler] = {**tracks.HANDLERS, **staff.HANDLERS}
 
 #: Shutdown reasons after which the participant may come back with its resume token.
 RESUMABLE = frozenset({"disconnected"})
@@ -94,12 +95,9 @@ class Session:
         self.state = "connected"
         self.participant: Participant | None = None
         self.live: LiveLesson | None = None
-        self.subscribed = False
+        self.subscription = tracks.Subscription()
         self.chat_bucket = TokenBucket(limits.chat_rate, limits.chat_burst)
         self.incident_bucket = TokenBucket(1 / limits.incident_interval, limits.incident_burst)
-        self._offer_version: int | None = None  # the subscribe offer awaiting its answer
-        self._resync = False
-        self._media_lock = asyncio.Lock()
         self._bucket = TokenBucket(limits.message_rate, limits.message_burst)
         self._rate_breaches = 0
         self._malformed = 0
@@ -226,21 +224,7 @@ class Session:
         if self.state != "admitted":
             raise SignalingError("not_authenticated", "Join the lesson first.")
         live, me = self.joined()
-        if isinstance(request, messages.Publish):
-            return await self._publish(live, me, request)
-        if isinstance(request, messages.Subscribe):
-            return await self._subscribe()
-        if isinstance(request, messages.Answer):
-            return await self._answer(live, me, request)
-        if isinstance(request, messages.Ice):
-            return await self._ice(live, me, request)
-        if isinstance(request, messages.Pause):
-            return await self._pause(live, me, request)
-        if isinstance(request, messages.View):
-            return await self._view(live, me, request)
-        if isinstance(request, messages.DataSaver):
-            return await self._data_saver(live, me, request)
-        handler = staff.HANDLERS.get(type(request))
+        handler = HANDLERS.get(type(request))
         if handler is not None:
             return await handler(self, live, me, request)
         raise SignalingError("unknown_type", "This request type is not known.")
@@ -409,209 +393,14 @@ class Session:
         live, me = self.joined()
         return {
             **live.welcome(me),
-            "producers": [self._producer_json(p) for p in await self._visible_producers()],
+            "producers": [
+                tracks.producer_json(p) for p in await tracks.visible_producers(self, live, me)
+            ],
             "resume_token": await self.hub.issue_resume_token(live.lesson.id, me.id),
             "resume_grace": self.limits.resume_grace,
             "resumed": resumed,
             "data_saver": me.data_saver,
         }
-
-    # -- media -----------------------------------------------------------------------------
-
-    def _role_of(self, participant_id: str) -> str:
-        assert self.live is not None
-        participant = self.live.get(participant_id)
-        return participant.role if participant is not None else ""
-
-    async def _visible_producers(self) -> list[ProducerInfo]:
-        live, me = self.joined()
-        return [
-            p
-            for p in await self.media.producers(live.lesson.id)
-            if p.participant_id != me.id
-            and live.may_receive(me.role, self._role_of(p.participant_id), p.kind)
-        ]
-
-    @staticmethod
-    def _producer_json(p: ProducerInfo) -> dict[str, Any]:
-        return {"id": p.id, "participant": p.participant_id, "kind": p.kind, "paused": p.paused}
-
-    def _tell_receivers(self, p: ProducerInfo, name: str) -> None:
-        """Tell everyone in the lesson who may receive the producer ``p``."""
-        assert self.live is not None
-        receivers = self.live.receivers(p.participant_id, p.kind)
-        self.tell([Event(name, self._producer_json(p), receivers)])
-
-    async def _publish(
-        self, live: LiveLesson, me: Participant, request: messages.Publish
-    ) -> dict[str, Any]:
-        check_offer(request.sdp, self.limits)
-        # The teacher's video comes first in every student's downlink.
-        priority = 0 if me.base_role == "teacher" else None
-        answer, producers = await self.media.publish(
-            live.lesson.id, me.id, request.sdp, priority=priority
-        )
-        # A track the lesson does not let this participant use starts paused at the server.
-        refused = {p.id for p in producers if not live.may_send(me, p.kind)}
-        for producer_id in refused:
-            await self.media.pause(live.lesson.id, producer_id)
-        producers = [replace(p, paused=True) if p.id in refused else p for p in producers]
-        for p in producers:
-            self._tell_receivers(p, "track_published")
-        self.live_resync(exclude=me.id)
-        return {
-            "sdp": answer,
-            "producers": [
-                {"id": p.id, "kind": p.kind, "mid": p.mid, "paused": p.paused} for p in producers
-            ],
-        }
-
-    def live_resync(self, exclude: str | None = None) -> None:
-        """Ask every subscribed participant of the lesson to bring its media up to date."""
-        assert self.live is not None
-        for pid in self.live.everyone(exclude=exclude):
-            session = self.hub.socket(pid)
-            if session is not None and session.subscribed:
-                session.schedule_resync()
-
-    def schedule_resync(self) -> None:
-        self.spawn(self._resync_now())
-
-    async def _resync_now(self) -> None:
-        async with self._media_lock:
-            if self.state != "admitted" or not self.subscribed:
-                return
-            if self._offer_version is not None:
-                self._resync = True  # after the outstanding answer
-                return
-            offer = await self._make_offer()
-            if offer is not None:
-                self.push(messages.event("offer", offer))
-
-    async def _make_offer(self) -> dict[str, Any] | None:
-        live, me = self.joined()
-        try:
-            offer = await self.media.subscribe(
-                live.lesson.id, me.id, [p.id for p in await self._visible_producers()]
-            )
-        except MediaError:
-            logger.exception("subscribe offer failed")
-            return None
-        if offer is None:
-            return None
-        self._offer_version = offer.version
-        return {
-            "sdp": offer.sdp,
-            "version": offer.version,
-            "consumers": [
-                {
-                    "id": c.id,
-                    "producer": c.producer_id,
-                    "participant": c.participant_id,
-                    "kind": c.kind,
-                    "mid": c.mid,
-                }
-                for c in offer.consumers
-            ],
-        }
-
-    async def _subscribe(self) -> dict[str, Any]:
-        async with self._media_lock:
-            self.subscribed = True
-            if self._offer_version is not None:
-                raise SignalingError("bad_version", "An offer is already waiting for its answer.")
-            offer = await self._make_offer()
-        return offer or {"sdp": None, "version": None, "consumers": []}
-
-    async def _answer(
-        self, live: LiveLesson, me: Participant, request: messages.Answer
-    ) -> dict[str, Any]:
-        check_answer(request.sdp, self.limits)
-        async with self._media_lock:
-            if self._offer_version is None or request.version != self._offer_version:
-                raise SignalingError("bad_version", "This answer is not for the current offer.")
-            await self.media.accept_answer(live.lesson.id, me.id, request.sdp)
-            self._offer_version = None
-            again = self._resync
-            self._resync = False
-        if again:
-            self.schedule_resync()
-        return {"version": request.version}
-
-    async def _ice(
-        self, live: LiveLesson, me: Participant, request: messages.Ice
-    ) -> dict[str, Any]:
-        candidate = request.candidate.to_json() if request.candidate is not None else None
-        accepted = await self.media.add_candidate(live.lesson.id, me.id, request.pc, candidate)
-        return {"accepted": accepted}
-
-    async def _pause(
-        self, live: LiveLesson, me: Participant, request: messages.Pause
-    ) -> dict[str, Any]:
-        lesson_id = live.lesson.id
-        mine = {p.id: p for p in await self.media.producers(lesson_id)}
-        producer = mine.get(request.producer)
-        if producer is None or producer.participant_id != me.id:
-            raise SignalingError("not_found")
-        if not request.paused:
-            live.unmuted_self(me, producer.kind)
-        if producer.paused != request.paused:
-            if request.paused:
-                await self.media.pause(lesson_id, producer.id)
-            else:
-                await self.media.resume(lesson_id, producer.id)
-            changed = replace(producer, paused=request.paused)
-            self._tell_receivers(changed, "track_state")
-        return {"id": producer.id, "paused": request.paused}
-
-    async def _view(
-        self, live: LiveLesson, me: Participant, request: messages.View
-    ) -> dict[str, Any]:
-        publishers = frozenset(request.video) if request.video is not None else None
-        await self.media.set_video_view(live.lesson.id, me.id, publishers)
-        return {"video": list(request.video) if request.video is not None else None}
-
-    async def _data_saver(
-        self, live: LiveLesson, me: Participant, request: messages.DataSaver
-    ) -> dict[str, Any]:
-        """Audio only, whatever the link carries (or back): the server stops forwarding video
-        to this participant; the ``downlink`` event that follows says so."""
-        me.data_saver = request.on
-        if not await self.media.set_data_saver(live.lesson.id, me.id, request.on):
-            await self.downlink_changed(None)  # no subscribe connection yet to say so
-        return {"on": request.on}
-
-    async def downlink_changed(self, change: DownlinkChange | None) -> None:
-        """Tell the participant what its downlink carries now; staff see its link state."""
-        if self.state != "admitted" or self.live is None or self.participant is None:
-            return
-        me = self.participant
-        if change is None:
-            data = await self.media.downlink(self.live.lesson.id, me.id)
-        else:
-            data = {
-                "state": change.state,
-                "reason": change.reason,
-                "estimate": change.estimate,
-                "paused": change.paused,
-            }
-        self.push(messages.event("downlink", data))
-        self.tell(self.live.link_changed(me, data["state"]))
-
-    async def pause_producers(self, kind: str) -> list[ProducerInfo]:
-        """Stop forwarding this participant's ``kind`` tracks at once; tell their receivers
-        and the participant."""
-        live, me = self.joined()
-        lesson_id = live.lesson.id
-        paused = []
-        for p in await self.media.producers(lesson_id):
-            if p.participant_id == me.id and p.kind == kind and not p.paused:
-                await self.media.pause(lesson_id, p.id)
-                changed = replace(p, paused=True)
-                self._tell_receivers(changed, "track_state")
-                self.push(messages.event("track_state", self._producer_json(changed)))
-                paused.append(changed)
-        return paused
 
     # -- leaving -------------------------------------------------------------------------
 
@@ -641,7 +430,7 @@ class Session:
             self.hub.drop_if_empty(self.live.lesson.id)
         if was_admitted and self.live is not None and self.participant is not None:
             if reason == "replaced":
-                await self._release_media()
+                await tracks.release(self)
             elif reason in RESUMABLE and self.limits.resume_grace > 0:
                 await self._await_resume()
             else:
@@ -667,21 +456,6 @@ class Session:
             and self.hub.socket(self.participant.id) is self
         )
 
-    async def _release_media(self) -> None:
-        """Close the participant's peer connections; tell the others its tracks ended."""
-        live, me = self.joined()
-        self.subscribed = False
-        self._offer_version = None
-        ended = await self.media.close_participant(live.lesson.id, me.id)
-        self.tell(
-            [Event("track_unpublished", self._producer_json(p), live.everyone()) for p in ended]
-        )
-        if ended:
-            for pid in live.everyone():
-                session = self.hub.socket(pid)
-                if session is not None and session.subscribed:
-                    session.schedule_resync()
-
     async def _await_resume(self) -> None:
         """The socket dropped: keep the participant as "reconnecting" for the grace period."""
         live, me = self.joined()
@@ -692,7 +466,7 @@ class Session:
         # Written now, not when the grace ends: a resume within 60 s continues the interval,
         # and a crash meanwhile loses nothing.
         await self._record("left", reason="connection_lost")
-        await self._release_media()
+        await tracks.release(self)
         if self._is_current():  # no resume arrived while the media closed
 
             async def expire() -> None:
@@ -712,7 +486,7 @@ class Session:
         self.hub.cancel_grace(me.id)
         await self.hub.revoke_resume(me.id)
         await self.hub.present(live, None, me.id)
-        await self._release_media()
+        await tracks.release(self)
         if reason == REPLACED_BY_DEVICE:
             await self._record("replaced")
         elif reason == "removed":

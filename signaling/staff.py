@@ -26,7 +26,7 @@ from classroom.moderation import parse_permissions
 from classroom.safety import Action, IncidentCategory
 from media.port import MediaError
 
-from . import messages
+from . import messages, tracks
 from .errors import CloseCode, SignalingError
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ async def set_moderator(
     if target.role != ("moderator" if request.moderator else target.base_role):
         await _audit(ctx, live, actor, action, target)
         ctx.tell(live.set_moderator(actor, target, request.moderator))
-        ctx.live_resync()  # what each side may receive changed with the role
+        tracks.resync_everyone(ctx, live)  # what each side may receive changed with the role
     return target.describe()
 
 
@@ -109,7 +109,7 @@ async def mute(
         await _audit(ctx, live, actor, action, target, detail={"kind": request.kind})
     muted = live.mute(actor, request.participant, request.kind)
     for target in muted.targets:
-        await _socket(ctx, target).pause_producers(request.kind)
+        await tracks.pause_producers(_socket(ctx, target), request.kind)
     ctx.tell(muted.events)
     return {"participants": [t.id for t in muted.targets], "kind": request.kind}
 
