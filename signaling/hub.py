@@ -39,6 +39,14 @@ if TYPE_CHECKING:
     from .session import Session
 
 
+def elsewhere() -> SignalingError:
+    """A lesson this node cannot serve: another node of the cluster holds it."""
+    return SignalingError(
+        "unavailable",
+        "This lesson is being taught from another server right now; try again in a moment.",
+    )
+
+
 class Hub:
     """Every live lesson this node owns, the sockets of their participants, the unauthenticated
     sockets per client address and the grace timers of those whose socket dropped.
@@ -111,7 +119,16 @@ class Hub:
         return await self.directory.issue_ticket(lesson_id, participant_id)
 
     async def take_resume(self, token: str) -> ResumeTicket | None:
-        """Use a resume token up: the ticket it stood for, or ``None`` if it is not live."""
+        """Use a resume token up: the ticket it stood for, or ``None`` if it is not live.
+
+        A token for a lesson another node owns is left for that node (``unavailable``)."""
+        seen = await self.directory.peek_ticket(token)
+        if seen is None:
+            return None
+        if seen.lesson_id not in self.lessons:
+            owner = await self.directory.owner(seen.lesson_id)
+            if owner is not None and owner != self.node:
+                raise elsewhere()
         return await self.directory.take_ticket(token)
 
     async def revoke_resume(self, participant_id: str) -> None:
@@ -166,10 +183,7 @@ class Hub:
             return live
         owner = await self.directory.claim(lesson.id, self.node)
         if owner != self.node:
-            raise SignalingError(
-                "unavailable",
-                "This lesson is being taught from another server right now; try again in a moment.",
-            )
+            raise elsewhere()
         live = self.lessons.get(lesson.id)  # another join opened it meanwhile
         if live is None:
             live = self.lessons[lesson.id] = LiveLesson(

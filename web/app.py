@@ -82,7 +82,7 @@ async def build_services(settings: Settings) -> Services:
     port = LocalMedia(media)
     hub = Hub(
         waiting_room=settings.waiting_room,
-        directory=lesson_directory(settings),
+        directory=lesson_directory(settings, redis),
         node=settings.node,
     )
     hub.background(hub.follow(port))

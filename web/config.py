@@ -13,10 +13,14 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from classroom.directory import LessonDirectory, MemoryDirectory
+from classroom.directory import LessonDirectory, MemoryDirectory, RedisDirectory
 from media.ice import IceSettings
 from signaling.limits import Limits
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,12 @@ def parse_networks(values: list[str]) -> tuple[ipaddress.IPv4Network | ipaddress
     return tuple(ipaddress.ip_network(v, strict=False) for v in values)
 
 
-def lesson_directory(settings: Settings) -> LessonDirectory:
+def lesson_directory(settings: Settings, redis: Redis | None) -> LessonDirectory:
     """Where this node learns which node owns a lesson, who is present and which resume
-    tokens are live: in this process. (With ``--redis`` the join rate limits are shared
-    between nodes already; the directory still is one per process.)"""
+    tokens are live: Redis when the server has one (every node sees the same), else this
+    process."""
+    if settings.redis_url:
+        if redis is None:
+            raise ValueError("a Redis URL is configured but no client was opened for it")
+        return RedisDirectory(redis)
     return MemoryDirectory()

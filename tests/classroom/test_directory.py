@@ -4,11 +4,12 @@ commands, written against the port so every implementation passes the same tests
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import Callable
 
 import pytest
 
-from classroom.directory import Command, LessonDirectory, MemoryDirectory
+from classroom.directory import Command, LessonDirectory, MemoryDirectory, RedisDirectory
 
 
 class Clock:
@@ -22,12 +23,13 @@ class Clock:
 Make = Callable[[Clock], LessonDirectory]
 
 
-@pytest.fixture(params=["memory"])
-async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
-    def memory(clock: Clock) -> LessonDirectory:
-        return MemoryDirectory(lease_seconds=15, clock=clock)
-
-    yield memory
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def make(request: pytest.FixtureRequest) -> Make:
+    if request.param == "memory":
+        return lambda clock: MemoryDirectory(lease_seconds=15, clock=clock)
+    client = request.getfixturevalue("redis_client")
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda clock: RedisDirectory(client, prefix=prefix, lease_seconds=15, clock=clock)
 
 
 async def test_one_node_owns_a_lesson_until_its_lease_lapses(make: Make) -> None:
@@ -93,7 +95,30 @@ async def test_commands_reach_the_owner_of_the_lesson(make: Make) -> None:
     await directory.claim("l_1", "node-a")
     assert await directory.send(remove)
     assert await asyncio.wait_for(directory.next_command("node-a"), 1) == remove
+    assert await directory.send(Command("l_1", "end", {}))
+    assert (await asyncio.wait_for(directory.next_command("node-a"), 1)).name == "end"
     waiting = asyncio.ensure_future(directory.next_command("node-b"))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     assert not waiting.done()  # node-b owns nothing: it hears nothing
     waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_node_taking_over_a_lapsed_lesson_starts_with_no_presence(make: Make) -> None:
+    clock = Clock()
+    directory = make(clock)
+    await directory.claim("l_1", "node-a")
+    await directory.set_presence("l_1", "p_1", "connected")
+    clock.now += 16
+    assert await directory.claim("l_1", "node-b") == "node-b"
+    assert await directory.presence("l_1") == {}
+
+
+async def test_a_ticket_can_be_read_without_using_it_up(make: Make) -> None:
+    directory = make(Clock())
+    token = await directory.issue_ticket("l_1", "p_1")
+    peeked = await directory.peek_ticket(token)
+    assert peeked is not None and peeked.participant_id == "p_1"
+    assert await directory.take_ticket(token) == peeked
+    assert await directory.peek_ticket(token) is None

@@ -37,3 +37,21 @@ async def test_a_second_node_does_not_open_a_lesson_another_node_owns() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_resume_token_is_left_for_the_node_that_owns_its_lesson() -> None:
+    directory = MemoryDirectory(lease_seconds=15)
+    a = Hub(directory=directory, node="node-a")
+    b = Hub(directory=directory, node="node-b")
+    try:
+        await a.open(lesson("l_1"), Limits())
+        token = await a.issue_resume_token("l_1", "p_1")
+        with pytest.raises(SignalingError) as refused:
+            await b.take_resume(token)
+        assert refused.value.code == "unavailable"
+        ticket = await a.take_resume(token)  # still live for the owner
+        assert ticket is not None and ticket.participant_id == "p_1"
+        assert await a.take_resume(token) is None
+    finally:
+        await a.close()
+        await b.close()
