@@ -26,7 +26,7 @@ from classroom.moderation import parse_permissions
 from classroom.safety import Action, IncidentCategory
 from media.port import MediaError
 
-from . import messages, tracks
+from . import joining, messages, tracks
 from .errors import CloseCode, SignalingError
 
 if TYPE_CHECKING:
@@ -224,13 +224,13 @@ async def _let_in(ctx: Session, live: LiveLesson, target: Participant, reason: s
     session = ctx.hub.socket(target.id)
     if live.waiting.get(target.id) is not target or session is None:
         return False
-    session.leave_waiting_room("admitted")
+    joining.leave_waiting_room(session, "admitted")
     try:
-        await session.record("admitted", reason=reason)
-        await session.enter()
+        await joining.record(session, "admitted", reason=reason)
+        await joining.enter(session)
     except SignalingError:
         return False  # its socket closed meanwhile
-    session.push(messages.event("admitted", await session.welcome(resumed=False)))
+    session.push(messages.event("admitted", await joining.welcome(session, resumed=False)))
     return True
 
 
@@ -260,7 +260,9 @@ async def deny(ctx: Session, live: LiveLesson, actor: Participant, request: mess
         else:
             await _audit(ctx, live, actor, Action.DENY, target)
         if session is not None:
-            await session.record("denied", reason="banned_by_teacher" if request.ban else None)
+            await joining.record(
+                session, "denied", reason="banned_by_teacher" if request.ban else None
+            )
     ctx.push(
         messages.ok(request.id, {"participants": [t.id for t in targets], "banned": request.ban})
     )
