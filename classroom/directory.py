@@ -64,6 +64,9 @@ class Command:
 
 
 class LessonDirectory(Protocol):
+    lease_seconds: float
+    """How long a lease lasts unless its owner renews it."""
+
     async def claim(self, lesson_id: str, node: str) -> str:
         """Take (or renew) the lease on ``lesson_id`` for ``node`` unless another node holds a
         live one; the owner's node id either way."""

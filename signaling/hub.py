@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from classroom.directory import (
-    LEASE_SECONDS,
     LessonDirectory,
     MemoryDirectory,
     Presence,
@@ -199,7 +198,7 @@ class Hub:
 
     async def _renew_leases(self) -> None:
         """Renew the lease of every lesson this node holds, three times per lease."""
-        interval = self.directory_lease() / 3
+        interval = self.directory.lease_seconds / 3
         while self.lessons:
             await asyncio.sleep(interval)
             for lesson_id in list(self.lessons):
@@ -210,9 +209,6 @@ class Hub:
                     continue
                 if owner != self.node:
                     logger.error("lesson %s is now owned by %s, not this node", lesson_id, owner)
-
-    def directory_lease(self) -> float:
-        return float(getattr(self.directory, "lease_seconds", LEASE_SECONDS))
 
     def drop_if_empty(self, lesson_id: str) -> None:
         live = self.lessons.get(lesson_id)

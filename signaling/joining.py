@@ -18,7 +18,6 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from classroom.attendance import Attendee
-from classroom.errors import ClassroomError
 from classroom.live import LiveLesson, Participant
 from classroom.passwords import token_digest
 
@@ -56,6 +55,7 @@ async def join(session: Session, request: messages.Join) -> dict[str, Any]:
         )
     if session.state != "connected":  # closed while the password was being checked
         raise SignalingError("not_authenticated", "This connection is closing.")
+    session.state = "authenticated"
     lesson_id = admission.lesson.id
     participant = Participant(
         "p_" + secrets.token_urlsafe(9),
@@ -75,17 +75,22 @@ async def join(session: Session, request: messages.Join) -> dict[str, Any]:
                 device_digest=participant.device_digest,
             ):
                 raise SignalingError("banned")
-            if session.state != "connected":
+            if session.state != "authenticated":
                 raise SignalingError("not_authenticated", "This connection is closing.")
         wait = live.arrive(participant)
-    except (SignalingError, ClassroomError):
+    except Exception:
+        session.refused()
         session.hub.drop_if_empty(lesson_id)
         raise
     session.participant = participant
     session.live = live
     if wait:
         return await knock(session, live, participant)
-    await enter(session)
+    try:
+        await enter(session)
+    except Exception:
+        session.refused()  # not in: it may try again
+        raise
     return await welcome(session, resumed=False)
 
 
@@ -104,7 +109,7 @@ async def enter(session: Session) -> None:
     the join is on disk before anyone — the client included — hears of it."""
     live, me = session.joined()
     await record(session, "joined")
-    if session.state not in ("connected", "waiting"):  # the socket closed meanwhile
+    if session.state not in ("authenticated", "waiting"):  # the socket closed meanwhile
         await record(session, "left", reason="connection_lost")
         session.hub.drop_if_empty(live.lesson.id)
         raise SignalingError("not_authenticated", "This connection is closing.")

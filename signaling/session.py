@@ -1,4 +1,5 @@
-"""One signaling session per WebSocket: connected → (waiting →) admitted → closed.
+"""One signaling session per WebSocket: connected → authenticated → (waiting →) admitted →
+closed.
 
 A ``Session`` is one socket's state machine and nothing more: it counts itself among the
 unauthenticated sockets of its address until it joins, enforces the socket's limits, parses
@@ -129,6 +130,14 @@ class Session:
             self.hub.unauthenticated[self.client_address] > self.limits.unauthenticated_per_address
         )
 
+    def refused(self) -> None:
+        """A join was refused after its credentials proved themselves: the socket may try
+        again, as if it had just connected (a socket that closed meanwhile stays closed)."""
+        if self.state == "authenticated":
+            self.state = "connected"
+            self.participant = None
+            self.live = None
+
     def uncount(self) -> None:
         if self._counted_unauthenticated:
             self._counted_unauthenticated = False
@@ -139,7 +148,7 @@ class Session:
     async def expire_unjoined(self) -> None:
         """Close the socket if it has not joined in time."""
         await asyncio.sleep(self.limits.join_timeout)
-        if self.state == "connected":
+        if self.state in ("connected", "authenticated"):
             self.push(
                 messages.error(
                     None,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from classroom.chat import clean_text
@@ -395,9 +394,7 @@ async def end_lesson(
     await ctx.media.close_lesson(live.lesson.id)
 
 
-Handler = Callable[["Session", LiveLesson, Participant, Any], Awaitable[dict[str, Any] | None]]
-
-HANDLERS: dict[type, Handler] = {
+HANDLERS: dict[type, tracks.Handler] = {
     messages.EndLesson: end_lesson,
     messages.SetModerator: set_moderator,
     messages.Mute: mute,
