@@ -40,10 +40,7 @@ if TYPE_CHECKING:
 
 def elsewhere() -> SignalingError:
     """A lesson this node cannot serve: another node of the cluster holds it."""
-    return SignalingError(
-        "unavailable",
-        "This lesson is being taught from another server right now; try again in a moment.",
-    )
+    return SignalingError("lesson_elsewhere")
 
 
 class Hub:
@@ -120,7 +117,7 @@ class Hub:
     async def take_resume(self, token: str) -> ResumeTicket | None:
         """Use a resume token up: the ticket it stood for, or ``None`` if it is not live.
 
-        A token for a lesson another node owns is left for that node (``unavailable``)."""
+        A token for a lesson another node owns is left for that node (``lesson_elsewhere``)."""
         seen = await self.directory.peek_ticket(token)
         if seen is None:
             return None

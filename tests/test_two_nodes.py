@@ -54,14 +54,14 @@ async def test_a_lesson_lives_on_one_node_and_its_tokens_stay_there(tmp_path: Pa
             code, password = lesson["lesson"]["code"], lesson["password"]
             # Node b knows the lesson (shared database) but node a teaches it.
             assert await refusal(b, code=code, password=password, name="Lê Văn Cường") == (
-                "unavailable"
+                "lesson_elsewhere"
             )
             assert not b.app.state.services.hub.lessons
             student = await Client(a.ws_url).connect()
             await student.join_student(code, password, "Lê Văn Cường")
             token = student.joined["resume_token"]
             # A resume that reaches node b leaves the token for node a.
-            assert await refusal(b, resume=token) == "unavailable"
+            assert await refusal(b, resume=token) == "lesson_elsewhere"
             again = await Client(a.ws_url).connect()
             resumed = await again.request("join", resume=token)
             assert resumed["resumed"] is True

@@ -27,7 +27,7 @@ async def test_a_second_node_does_not_open_a_lesson_another_node_owns() -> None:
         assert await a.open(lesson("l_1"), Limits()) is live
         with pytest.raises(SignalingError) as refused:
             await b.open(lesson("l_1"), Limits())
-        assert refused.value.code == "unavailable"
+        assert refused.value.code == "lesson_elsewhere"
         # Nobody in it any more: node-a lets it go, and node-b may take it.
         a.drop_if_empty("l_1")
         await asyncio.sleep(0)
@@ -48,7 +48,7 @@ async def test_a_resume_token_is_left_for_the_node_that_owns_its_lesson() -> Non
         token = await a.issue_resume_token("l_1", "p_1")
         with pytest.raises(SignalingError) as refused:
             await b.take_resume(token)
-        assert refused.value.code == "unavailable"
+        assert refused.value.code == "lesson_elsewhere"
         ticket = await a.take_resume(token)  # still live for the owner
         assert ticket is not None and ticket.participant_id == "p_1"
         assert await a.take_resume(token) is None
