@@ -32,7 +32,7 @@ weaklink: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy media signaling classroom web loadtests
+	$(BIN)/mypy media signaling classroom web loadtests tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

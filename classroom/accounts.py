@@ -26,6 +26,7 @@ Why these choices:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -132,6 +133,14 @@ class AccountStore(Protocol):
         ...
 
     async def delete_session(self, token_hash: str) -> None: ...
+
+    async def delete_sessions_of(self, user_id: str) -> int:
+        """End every session of one user; how many there were."""
+        ...
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+    async def set_disabled(self, user_id: str, disabled_at: datetime | None) -> None: ...
 
     async def delete_expired_sessions(self, now: datetime) -> int: ...
 
@@ -242,6 +251,56 @@ class AccountService:
         if not looks_like_id(user_id):
             return None
         return await self._store.user_by_id(user_id)
+
+    async def reset_password(self, username: object, new_password: str) -> User:
+        """Give an account a new password (an administrator's act, for a teacher who forgot
+        hers); every open session of the account ends, wherever it was opened.
+
+        Raises ``not_found`` or ``weak_password``."""
+        record = await self._record(username)
+        password_hash = await self._hasher.hash(new_password)
+        await self._store.set_password_hash(record.user.id, password_hash)
+        ended = await self._store.delete_sessions_of(record.user.id)
+        log.info("password of %s reset; %d sessions ended", record.user.id, ended)
+        return record.user
+
+    async def disable_user(self, username: object, by: User | None) -> User:
+        """Disable an account: it can no longer log in, and its sessions end at once. Its
+        records (classes, lessons, reports) stay. ``by``: the administrator, or None for the
+        server's command line. Raises ``not_found``, ``cannot_disable_self`` or
+        ``last_admin``."""
+        record = await self._record(username)
+        user = record.user
+        if by is not None and user.id == by.id:
+            raise ClassroomError.cannot_disable_self()
+        if user.disabled_at is not None:
+            return user
+        if user.is_admin:
+            active = [u for u in await self._store.users("admin") if u.disabled_at is None]
+            if len(active) <= 1:
+                raise ClassroomError.last_admin()
+        now = self._clock()
+        await self._store.set_disabled(user.id, now)
+        ended = await self._store.delete_sessions_of(user.id)
+        who = by.id if by is not None else "the command line"
+        log.info("account %s disabled by %s; %d sessions ended", user.id, who, ended)
+        return dataclasses.replace(user, disabled_at=now)
+
+    async def enable_user(self, username: object) -> User:
+        """Let a disabled account log in again (with its password). Raises ``not_found``."""
+        record = await self._record(username)
+        if record.user.disabled_at is None:
+            return record.user
+        await self._store.set_disabled(record.user.id, None)
+        log.info("account %s enabled", record.user.id)
+        return dataclasses.replace(record.user, disabled_at=None)
+
+    async def _record(self, username: object) -> UserRecord:
+        name = normalise_username(username)
+        record = await self._store.user_by_username(name) if name is not None else None
+        if record is None:
+            raise ClassroomError.not_found()
+        return record
 
     # -- sessions --------------------------------------------------------------------------
 

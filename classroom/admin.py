@@ -11,9 +11,14 @@ administrator's session to create anyone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from classroom.accounts import SchoolClass, User, UserRole
 from classroom.errors import ClassroomError
@@ -35,17 +40,30 @@ __all__ = [
     "import_roster",
     "list_classes",
     "list_teachers",
+    "preview_roster",
 ]
 from classroom.storage import open_database
 
 
 @asynccontextmanager
 async def admin_records(
-    database_url: str, *, hasher: PasswordHasher | None = None
+    database_url: str, *, link_key_file: Path | None = None, hasher: PasswordHasher | None = None
 ) -> AsyncIterator[Records]:
-    """Open (and migrate) the database and build the records services for one command."""
+    """Open (and migrate) the database and build the records services for one command.
+    ``link_key_file``: the server's join-link key (:func:`classroom.links.load_link_secret`);
+    by default ``link.key`` beside an SQLite file, as ``lophoc serve`` keeps it."""
+    if link_key_file is None:
+        sqlite_file = make_url(database_url).database
+        if make_url(database_url).get_backend_name() == "sqlite" and sqlite_file:
+            link_key_file = Path(sqlite_file).parent / "link.key"
     async with await open_database(database_url) as database:
-        yield await open_records(database, MemoryFailureLimiter(), hasher=hasher)
+        yield await open_records(
+            database,
+            MemoryFailureLimiter(),
+            hasher=hasher,
+            link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None,
+            link_key_file=link_key_file,
+        )
 
 
 async def create_user(
@@ -72,6 +90,14 @@ async def import_roster(
     return await records.rosters.import_csv(
         school_class.id, data, withdraw_missing=withdraw_missing
     )
+
+
+async def preview_roster(
+    records: Records, class_name: str, data: bytes, *, withdraw_missing: bool = False
+) -> dict[str, Any]:
+    """The dry run of :func:`import_roster` (see :meth:`RosterService.preview`)."""
+    school_class = await class_named(records, class_name)
+    return await records.rosters.preview(school_class.id, data, withdraw_missing=withdraw_missing)
 
 
 async def export_roster(records: Records, class_name: str) -> bytes:

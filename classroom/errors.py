@@ -25,6 +25,8 @@ FORBIDDEN: Final = "forbidden"
 NOT_FOUND: Final = "not_found"
 INVALID_USERNAME: Final = "invalid_username"
 USERNAME_TAKEN: Final = "username_taken"
+DISABLE_SELF: Final = "cannot_disable_self"
+LAST_ADMIN: Final = "last_admin"
 INVALID_CLASS_NAME: Final = "invalid_class_name"
 CLASS_EXISTS: Final = "class_exists"
 BAD_ROSTER: Final = "bad_roster"
@@ -38,6 +40,7 @@ WRONG_LESSON: Final = "wrong_lesson"
 REPORT_CLOSED: Final = "report_closed"
 INVALID_RANGE: Final = "invalid_range"
 LESSON_NOT_OVER: Final = "lesson_not_over"
+INVALID_LANGUAGE: Final = "invalid_language"
 
 
 class ClassroomError(Exception):
@@ -137,6 +140,15 @@ class ClassroomError(Exception):
         return cls(USERNAME_TAKEN, "This username is already in use.")
 
     @classmethod
+    def cannot_disable_self(cls) -> ClassroomError:
+        return cls(DISABLE_SELF, "You cannot disable your own account.")
+
+    @classmethod
+    def last_admin(cls) -> ClassroomError:
+        """Disabling the only administrator left would lock the school out of its records."""
+        return cls(LAST_ADMIN, "This is the last active administrator: create another first.")
+
+    @classmethod
     def invalid_class_name(cls) -> ClassroomError:
         return cls(
             INVALID_CLASS_NAME,
@@ -149,8 +161,12 @@ class ClassroomError(Exception):
 
     @classmethod
     def bad_roster(cls, errors: list[dict[str, Any]]) -> ClassroomError:
-        """``errors`` lists every bad line as ``{"line": int | None, "reason": code}``
-        (``line`` is None for the file as a whole). Reasons are codes, never file content."""
+        """``errors`` lists every problem as ``{"line": int | None, "reason": code, ...}``
+        (``line`` is None for the file as a whole; see ``RosterIssue.to_json`` in
+        ``classroom.roster_files`` for ``column``, ``value``, ``sheet``, ``cell`` and the
+        ``messages`` in vi and en). The value is the uploader's own cell, given back so that
+        they can find it; this message, the reasons and the messages never contain file
+        content, and nothing of it is logged."""
         return cls(
             BAD_ROSTER,
             "The roster file has errors; nothing was imported.",
@@ -205,4 +221,12 @@ class ClassroomError(Exception):
             INVALID_RANGE,
             f"Give dates as YYYY-MM-DD, the last not before the first, at most {max_days} "
             "days apart.",
+        )
+
+    @classmethod
+    def invalid_language(cls, languages: tuple[str, ...]) -> ClassroomError:
+        return cls(
+            INVALID_LANGUAGE,
+            f"Exports are in {' or '.join(languages)}: give lang={'|'.join(languages)}.",
+            {"languages": list(languages)},
         )

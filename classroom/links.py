@@ -9,8 +9,8 @@ A link is ``https://host/l/<lesson code>#k=<token>``. The token is::
 
 Why both a random id *and* a signature, when the id alone is already unguessable:
 
-* the database stores only the id, never a usable token. With the secret kept outside the
-  database (``LOPHOC_LINK_SECRET``) a leaked copy of the database cannot be turned into links;
+* the database stores only the id, never a usable token, and the secret is kept outside the
+  database: a leaked copy of the database cannot be turned into links;
 * the signature binds the token to its lesson, its student and its expiry: a row edited to
   point at another lesson or student, or to live longer, no longer matches its token;
 * the server can print a lesson's links again at any time (the teacher lists them) without
@@ -29,8 +29,15 @@ found in a chat history must not open anything. Ending the lesson early closes i
 **Revocation** is per link: a leaked link names its owner, and cutting it off changes no one
 else's. The teacher may then :meth:`~LinkService.reissue` a fresh link to that student.
 
-**The secret**: 32 random bytes generated on first start and stored in ``server_secrets``
-(shared by every node through the database), unless configured. Changing it invalidates every
+**The secret** (:func:`load_link_secret`): ``LOPHOC_LINK_SECRET`` if set (hex or base64url,
+at least 32 bytes; a secrets manager's way), else a key file — ``link.key`` in the data
+directory unless configured — that only the server's user may read: a file any other user can
+read is refused, as ssh refuses such a private key. A single server creates the file (32 random
+bytes, mode 0600) on first start. Nodes that share one database (and Redis) must sign with one
+key, so they never create it: each is given a copy of the first node's file, or the variable,
+and refuses to start without one, naming both ways. Older versions kept the key in the
+database's ``server_secrets``; found there, it is moved into the key file and deleted from the
+database, so the links already handed out keep working. Changing the key invalidates every
 link that was handed out.
 """
 
@@ -41,11 +48,14 @@ import binascii
 import hashlib
 import hmac
 import logging
+import os
 import re
 import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import quote
 
@@ -123,29 +133,102 @@ class LinkStore(Protocol):
 
 
 class SecretStore(Protocol):
-    async def get_or_create(self, name: str, new_value: str, now: datetime) -> str:
-        """The stored value, storing ``new_value`` first if there is none. Every node that
-        calls this at once gets the same answer."""
-        ...
+    """Where older versions kept the link key (``server_secrets``): read once to move it out."""
+
+    async def get(self, name: str) -> str | None: ...
+
+    async def delete(self, name: str) -> None: ...
+
+
+class LinkKeyError(Exception):
+    """The server cannot start without its join-link key: the message says what to do."""
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def load_link_secret(store: SecretStore, configured: str | None = None) -> bytes:
-    """The key join links are signed with: ``configured`` (≥ 32 bytes as hex or base64url,
-    e.g. from ``LOPHOC_LINK_SECRET``), else the one in the database, created on first start."""
+async def load_link_secret(
+    store: SecretStore,
+    configured: str | None = None,
+    *,
+    key_file: Path | None = None,
+    create: bool = True,
+) -> bytes:
+    """The key join links are signed with (see the module docstring): ``configured`` (≥ 32
+    bytes as hex or base64url, e.g. from ``LOPHOC_LINK_SECRET``), else ``key_file`` — moved
+    there from the database if an older version stored it, created if missing and ``create``.
+    Raises :class:`LinkKeyError` (or ``ValueError`` for a bad ``configured``)."""
     if configured:
         key = _decode_secret(configured)
         if key is None or len(key) < MIN_CONFIGURED_SECRET_BYTES:
             raise ValueError("the link secret must be at least 32 bytes, as hex or base64url")
         return key
-    fresh = _b64(secrets.token_bytes(SECRET_BYTES))
-    stored = await store.get_or_create(LINK_SECRET_NAME, fresh, _now())
-    key = _decode_secret(stored)
-    if key is None:
-        raise RuntimeError("the stored join-link secret is damaged")
+    if key_file is None:
+        raise LinkKeyError("no join-link key: set LOPHOC_LINK_SECRET or give a key file")
+    key = _read_key_file(key_file)
+    if key is not None:
+        return key
+    stored = await store.get(LINK_SECRET_NAME)
+    if stored is not None:
+        key = _decode_secret(stored)
+        if key is None:
+            raise LinkKeyError("the join-link key stored in the database is damaged")
+        key = _create_key_file(key_file, key)
+        await store.delete(LINK_SECRET_NAME)
+        log.warning("moved the join-link key out of the database into %s", key_file)
+        return key
+    if not create:
+        raise LinkKeyError(
+            f"no join-link key at {key_file}. Servers that share a database must sign links "
+            "with one key: copy the first server's key file there (mode 0600), or set "
+            "LOPHOC_LINK_SECRET on every server."
+        )
+    key = _create_key_file(key_file, secrets.token_bytes(SECRET_BYTES))
+    log.info("created the join-link key %s", key_file)
+    return key
+
+
+def _read_key_file(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LinkKeyError(f"cannot read the join-link key {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise LinkKeyError(
+                f"the join-link key {path} can be read by other users "
+                f"(mode {stat.S_IMODE(mode):04o}): run chmod 600 {path}"
+            )
+        text = file.read(1024).decode("ascii", "replace")
+    key = _decode_secret(text)
+    if key is None or len(key) < MIN_CONFIGURED_SECRET_BYTES:
+        raise LinkKeyError(f"the join-link key {path} is damaged (not 32 bytes or more)")
+    return key
+
+
+def _create_key_file(path: Path, key: bytes) -> bytes:
+    """Write ``key`` to a new file only the owner may read. If another process created it
+    first, its key wins (read back), so two servers starting at once agree."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        existing = _read_key_file(path)
+        if existing is None:  # removed in between
+            raise LinkKeyError(f"the join-link key {path} vanished while it was created") from None
+        return existing
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write((_b64(key) + "\n").encode("ascii"))
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise LinkKeyError(f"cannot write the join-link key {path}: {exc.strerror}") from exc
     return key
 
 

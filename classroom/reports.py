@@ -11,14 +11,22 @@
    (the moment before the older one is ``replaced``) never count twice, and a gap of at most
    ``reconnect_grace`` (60 s) is bridged: a weak phone that drops and comes back within a
    minute was there all along.
-3. Time counts inside the **lesson window**: scheduled start to scheduled end, or to the
-   actual end if the teacher ended the lesson earlier. ``percentage`` is of that window.
-4. Status, first match wins:
+3. Time counts inside the **lesson window**, which follows what happened (report format
+   version 2, :data:`REPORT_VERSION`): from the moment a teacher first joined to the moment the
+   last teacher left (a teacher still in the lesson keeps it open: to its scheduled end, or to
+   "now" once past it; to the lesson's end once ended). A lesson taught 18:03–18:04 although
+   scheduled 18:15–19:00 is measured 18:03–18:04; one that ran ten minutes over, to its actual
+   end. Without any teacher event the window is the schedule: scheduled start to scheduled
+   end, or to the actual end if the lesson was ended earlier. ``window.basis`` says which
+   (``taught`` or ``scheduled``). ``percentage`` is of that window.
+4. Status, first match wins, against the **due** times: the scheduled start — or the actual
+   start, when the teacher began later — and the scheduled end — or the actual end, when the
+   lesson ended sooner. Starting early or running over never makes anyone late or early:
 
    * ``absent`` — no time inside the window;
-   * ``late`` — first seen in the window more than ``late_after`` (5 min) after its start;
-   * ``left_early`` — last seen more than ``left_early_before`` (5 min) before the window's
-     end, and not in the lesson now;
+   * ``late`` — first seen in the window more than ``late_after`` (5 min) after the due start;
+   * ``left_early`` — last seen more than ``left_early_before`` (5 min) before the due end,
+     and not in the lesson now;
    * ``present`` — otherwise.
 
    ``late`` and ``left_early`` are also given as separate flags, since a student can be both.
@@ -33,6 +41,12 @@ edited report), and recomputing from the stored events up to that id gives the s
 attendance (catches edited events). Both tables are append-only in the database as well;
 this is what still catches someone who switched the triggers off. Publish or print the hash
 to make even a rewrite of report *and* hash detectable.
+
+**Versions.** A frozen report is recomputed by the rules it was frozen with. Version 1 (no
+``version`` key; frozen before the window followed the teaching) measured every lesson by its
+schedule, and :func:`lesson_report` still computes it on request, so such reports keep
+verifying; version 2 adds ``version``, ``window.basis``, ``window.due_start``,
+``window.due_end``, ``window.taught_start`` and ``window.taught_end``.
 """
 
 from __future__ import annotations
@@ -57,11 +71,14 @@ from classroom.attendance import (
 from classroom.errors import ClassroomError
 from classroom.lessons import Lesson, LessonStore
 from classroom.links import LinkStore
-from classroom.rosters import csv_bytes
 
 log = logging.getLogger(__name__)
 
 Status = Literal["present", "late", "left_early", "absent"]
+WindowBasis = Literal["scheduled", "taught"]
+REPORT_VERSION: Final = 2
+"""The report format (and rules) new reports are derived and frozen with; see the docstring."""
+REPORT_VERSIONS: Final = frozenset({1, 2})
 STATUSES: Final[tuple[Status, ...]] = ("present", "late", "left_early", "absent")
 SCHOOL_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 MAX_REPORT_RANGE: Final = timedelta(days=400)
@@ -158,6 +175,28 @@ class LessonReport:
     window_end: datetime
     students: tuple[StudentLine, ...]
     guests: tuple[GuestLine, ...]
+    version: int = REPORT_VERSION
+    basis: WindowBasis = "scheduled"
+    due_start: datetime | None = None
+    due_end: datetime | None = None
+    taught_start: datetime | None = None
+    taught_end: datetime | None = None
+
+    def window_json(self) -> dict[str, Any]:
+        window: dict[str, Any] = {
+            "start": _iso(self.window_start),
+            "end": _iso(self.window_end),
+            "seconds": _seconds(self.window_end - self.window_start),
+        }
+        if self.version >= 2:
+            window.update(
+                basis=self.basis,
+                due_start=_iso(self.due_start),
+                due_end=_iso(self.due_end),
+                taught_start=_iso(self.taught_start),
+                taught_end=_iso(self.taught_end),
+            )
+        return window
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data; the frozen body is exactly this, canonically."""
@@ -165,7 +204,9 @@ class LessonReport:
         summary = {status: 0 for status in STATUSES}
         for line in self.students:
             summary[line.status] += 1
-        return {
+        version: dict[str, Any] = {} if self.version == 1 else {"version": self.version}
+        body: dict[str, Any] = {
+            **version,
             "lesson": {
                 "id": lesson.id,
                 "code": lesson.code,
@@ -179,11 +220,7 @@ class LessonReport:
             "policy": self.policy.to_json(),
             "as_of": _iso(self.as_of),
             "last_event_id": self.last_event_id,
-            "window": {
-                "start": _iso(self.window_start),
-                "end": _iso(self.window_end),
-                "seconds": _seconds(self.window_end - self.window_start),
-            },
+            "window": self.window_json(),
             "summary": {**summary, "guests": len(self.guests)},
             "students": [
                 {
@@ -203,6 +240,7 @@ class LessonReport:
                 for line in self.guests
             ],
         }
+        return body
 
 
 def _presence_json(presence: Presence) -> dict[str, Any]:
@@ -230,13 +268,81 @@ def _presence_json(presence: Presence) -> dict[str, Any]:
 
 
 def lesson_window(lesson: Lesson, as_of: datetime) -> tuple[datetime, datetime]:
-    """Scheduled start to scheduled end, cut short if the lesson ended earlier. Ad-hoc lessons
-    (no schedule) run from creation to their end, or to ``as_of`` while live."""
+    """The scheduled window: scheduled start to scheduled end, cut short if the lesson ended
+    earlier. Ad-hoc lessons (no schedule) run from creation to their end, or to ``as_of``
+    while live. (Version 1 reports use it for every lesson.)"""
     start = lesson.scheduled_start or lesson.created_at
     end = lesson.scheduled_end or lesson.ended_at or as_of
     if lesson.ended_at is not None:
         end = min(end, lesson.ended_at)
     return start, max(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Where attendance is counted (``start``–``end``), what it is measured against for
+    late and early (``due_start``, ``due_end``), and what the teachers' events said."""
+
+    start: datetime
+    end: datetime
+    basis: WindowBasis
+    due_start: datetime
+    due_end: datetime
+    taught_start: datetime | None = None
+    taught_end: datetime | None = None
+
+
+def taught_span(
+    teacher_events: Sequence[AttendanceEvent],
+    *,
+    cutoff: datetime,
+    ended: bool,
+    grace: timedelta,
+) -> tuple[datetime, datetime, bool] | None:
+    """From the first teacher's join to the last teacher's leave, and whether a teacher is
+    in the lesson now (the last interval still open and the lesson not ended). None when no
+    teacher has been in it."""
+    raw, _, still_open = _intervals(teacher_events, cutoff=cutoff, grace=grace)
+    if not raw:
+        return None
+    start = min(interval.start for interval in raw)
+    end = max(interval.end for interval in raw)
+    return start, end, still_open and not ended
+
+
+def attendance_window(
+    lesson: Lesson,
+    teacher_events: Sequence[AttendanceEvent],
+    *,
+    as_of: datetime,
+    grace: timedelta,
+) -> Window:
+    """The version 2 window (see the module docstring)."""
+    scheduled_start, scheduled_end = lesson_window(lesson, as_of)
+    due_start = lesson.scheduled_start or lesson.created_at
+    due_end = scheduled_end
+    ended = lesson.ended_at is not None
+    cutoff = min(as_of, lesson.ended_at) if lesson.ended_at is not None else as_of
+    span = taught_span(teacher_events, cutoff=cutoff, ended=ended, grace=grace)
+    if span is None or span[1] <= span[0]:
+        return Window(scheduled_start, scheduled_end, "scheduled", due_start, due_end)
+    taught_start, taught_end, teaching = span
+    start = taught_start
+    end = max(lesson.scheduled_end or cutoff, cutoff) if teaching else taught_end
+    basis: WindowBasis = (
+        "scheduled" if (start, end) == (scheduled_start, scheduled_end) else "taught"
+    )
+    return Window(
+        start=start,
+        end=end,
+        basis=basis,
+        # Clamped into the window: a lesson taught wholly before its scheduled start had
+        # no one late, and one ended before its scheduled end had no one leave after it.
+        due_start=min(max(due_start, start), end),
+        due_end=max(min(due_end, end), start),
+        taught_start=taught_start,
+        taught_end=None if teaching else taught_end,
+    )
 
 
 def lesson_report(
@@ -246,23 +352,34 @@ def lesson_report(
     *,
     as_of: datetime,
     policy: ReportPolicy | None = None,
+    version: int = REPORT_VERSION,
 ) -> LessonReport:
     """The report of one lesson from its events; see the module docstring for the rules.
 
     ``roster`` is who was expected (everyone given a personal link for the lesson); a student
     with events but not on it is still reported. Pure and deterministic: the same arguments
-    always give the same report, which is what makes a frozen report verifiable.
+    always give the same report, which is what makes a frozen report verifiable. ``version``
+    picks the rules (:data:`REPORT_VERSIONS`); an old frozen report is recomputed by its own.
     """
     policy = policy if policy is not None else ReportPolicy()
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
+    if version not in REPORT_VERSIONS:
+        raise ValueError(f"unknown report version {version!r}")
     cutoff = min(as_of, lesson.ended_at) if lesson.ended_at is not None else as_of
-    window_start, window_end = lesson_window(lesson, as_of)
-    window_seconds = (window_end - window_start).total_seconds()
 
     ordered = sorted(
         (event for event in events if event.lesson_id == lesson.id), key=lambda e: (e.at, e.id)
     )
+    if version == 1:
+        window_start, window_end = lesson_window(lesson, as_of)
+        window = Window(window_start, window_end, "scheduled", window_start, window_end)
+    else:
+        teachers = [event for event in ordered if event.role == "teacher"]
+        window = attendance_window(lesson, teachers, as_of=as_of, grace=policy.reconnect_grace)
+    window_start, window_end = window.start, window.end
+    window_seconds = (window_end - window_start).total_seconds()
+
     last_event_id = max((event.id for event in ordered), default=None)
     by_person: dict[tuple[str, str], list[AttendanceEvent]] = defaultdict(list)
     guest_names: dict[str, str] = {}
@@ -305,7 +422,7 @@ def lesson_report(
             continue
         listed.add(line.roster_entry_id)
         presence = presence_of(("student", line.roster_entry_id))
-        status, late, left_early = _status(presence, window_start, window_end, policy)
+        status, late, left_early = _status(presence, window.due_start, window.due_end, policy)
         students.append(
             StudentLine(
                 roster_entry_id=line.roster_entry_id,
@@ -336,26 +453,23 @@ def lesson_report(
         window_end=window_end,
         students=tuple(students),
         guests=tuple(guests),
+        version=version,
+        basis=window.basis,
+        due_start=window.due_start,
+        due_end=window.due_end,
+        taught_start=window.taught_start,
+        taught_end=window.taught_end,
     )
 
 
-def _presence(
-    events: Sequence[AttendanceEvent],
-    *,
-    cutoff: datetime,
-    ended: bool,
-    window: tuple[datetime, datetime],
-    grace: timedelta,
-) -> Presence:
+def _intervals(
+    events: Sequence[AttendanceEvent], *, cutoff: datetime, grace: timedelta
+) -> tuple[list[Interval], list[Interval], bool]:
+    """One person's raw intervals (events up to ``cutoff``; one still open closes there),
+    the same merged across gaps of at most ``grace``, and whether one is still open."""
     open_since: dict[str, datetime] = {}
     raw: list[Interval] = []
-    removed = False
-    replaced = 0
     for event in events:
-        if event.kind == "removed":
-            removed = True
-        if event.kind == "replaced":
-            replaced += 1
         if event.at > cutoff:
             continue
         if event.kind in OPENING_KINDS:
@@ -374,6 +488,20 @@ def _presence(
                 merged[-1] = Interval(last.start, interval.end, interval.closed_by_recovery)
             continue
         merged.append(interval)
+    return raw, merged, still_open
+
+
+def _presence(
+    events: Sequence[AttendanceEvent],
+    *,
+    cutoff: datetime,
+    ended: bool,
+    window: tuple[datetime, datetime],
+    grace: timedelta,
+) -> Presence:
+    removed = any(event.kind == "removed" for event in events)
+    replaced = sum(event.kind == "replaced" for event in events)
+    raw, merged, still_open = _intervals(events, cutoff=cutoff, grace=grace)
 
     start, end = window
     inside = [
@@ -464,6 +592,7 @@ def class_report(
             row[student["status"]] += 1
             row["attended"] += student["status"] != "absent"
             row["minutes_present"] = round(row["minutes_present"] + student["minutes_present"], 1)
+            row["seconds_present"] += student["seconds_present"]
     for row in rows.values():
         row["attendance_rate"] = (
             round(100.0 * row["attended"] / row["lessons"], 1) if row["lessons"] else None
@@ -478,6 +607,8 @@ def class_report(
                 "title": report["lesson"]["title"],
                 "scheduled_start": report["lesson"]["scheduled_start"],
                 "frozen": bool(report.get("frozen")),
+                "basis": report["window"].get("basis", "scheduled"),
+                "version": report.get("version", 1),
             }
             for report in reports
         ],
@@ -497,6 +628,7 @@ def _class_row(roster_entry_id: str, student_code: str, full_name: str) -> dict[
         "left_early": 0,
         "absent": 0,
         "minutes_present": 0.0,
+        "seconds_present": 0,
     }
 
 
@@ -558,13 +690,25 @@ def freeze(report: LessonReport, *, closed_by: str | None) -> FrozenReport:
     )
 
 
-def verify_frozen(frozen: FrozenReport, recomputed: LessonReport) -> Verification:
-    """Compare a frozen report with its hash and with a recomputation from the events.
+def report_version(data: Mapping[str, Any]) -> int:
+    """The format of a report's JSON: its ``version``, 1 when it has none (reports frozen
+    before versions existed). ``ValueError`` for a version this code does not know."""
+    version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version not in REPORT_VERSIONS:
+        raise ValueError(f"unknown report version {version!r}")
+    return version
+
+
+def verify_frozen(frozen: FrozenReport, recomputed: LessonReport | None) -> Verification:
+    """Compare a frozen report with its hash and with a recomputation from the events (by the
+    rules of the report's own version; None when there is nothing to compare with).
 
     Names and student codes are left out of the second comparison: a roster correction made
     after the lesson (a misspelt name) is not tampering with attendance.
     """
     hash_ok = content_hash(frozen.body) == frozen.content_hash
+    if recomputed is None:
+        return Verification(hash_ok, False)
     try:
         stored = json.loads(frozen.body)
         events_match = _facts(stored) == _facts(recomputed.to_json())
@@ -580,6 +724,7 @@ def _facts(report: Mapping[str, Any]) -> Any:
     ]
     return canonical_json(
         {
+            "version": report.get("version", 1),
             "as_of": report["as_of"],
             "last_event_id": report["last_event_id"],
             "policy": report["policy"],
@@ -589,95 +734,6 @@ def _facts(report: Mapping[str, Any]) -> Any:
             "guests": report["guests"],
         }
     )
-
-
-# --- CSV ----------------------------------------------------------------------------------------
-
-LESSON_CSV_HEADER: Final = (
-    "type",
-    "student_code",
-    "full_name",
-    "status",
-    "first_join",
-    "last_leave",
-    "minutes_present",
-    "percentage",
-    "late",
-    "left_early",
-    "closed_by_recovery",
-)
-CLASS_CSV_HEADER: Final = (
-    "student_code",
-    "full_name",
-    "lessons",
-    "attended",
-    "present",
-    "late",
-    "left_early",
-    "absent",
-    "minutes_present",
-    "attendance_rate",
-)
-
-
-def lesson_report_csv(report: Mapping[str, Any], zone: tzinfo) -> bytes:
-    """Students, then guests (``type`` says which), times in the school's time zone with
-    their offset. UTF-8 with BOM so Excel shows Vietnamese names correctly."""
-    rows: list[list[object]] = []
-    for line in report["students"]:
-        rows.append(
-            [
-                "student",
-                line["student_code"],
-                line["full_name"],
-                line["status"],
-                _local(line["first_join"], zone),
-                _local(line["last_leave"], zone),
-                line["minutes_present"],
-                line["percentage"],
-                _yes(line["late"]),
-                _yes(line["left_early"]),
-                _yes(line["closed_by_recovery"]),
-            ]
-        )
-    for line in report["guests"]:
-        rows.append(
-            [
-                "guest",
-                "",
-                line["name"],
-                "",
-                _local(line["first_join"], zone),
-                _local(line["last_leave"], zone),
-                line["minutes_present"],
-                line["percentage"],
-                "",
-                "",
-                _yes(line["closed_by_recovery"]),
-            ]
-        )
-    return csv_bytes(LESSON_CSV_HEADER, rows)
-
-
-def class_report_csv(report: Mapping[str, Any]) -> bytes:
-    return csv_bytes(
-        CLASS_CSV_HEADER,
-        (
-            [row[column] if row[column] is not None else "" for column in CLASS_CSV_HEADER]
-            for row in report["students"]
-        ),
-    )
-
-
-def _local(value: str | None, zone: tzinfo) -> str:
-    if value is None:
-        return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.astimezone(zone).replace(microsecond=0).isoformat()
-
-
-def _yes(value: bool) -> str:
-    return "yes" if value else ""
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -779,12 +835,19 @@ class ReportService:
         if frozen is None:
             return None
         try:
-            policy = ReportPolicy.from_json(frozen.data()["policy"])
-        except (ValueError, KeyError, TypeError):
-            policy = self.policy
+            data = frozen.data()
+            policy = ReportPolicy.from_json(data["policy"])
+            version = report_version(data)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return verify_frozen(frozen, None)  # unreadable: it cannot match any events
         events = await self.attendance.events(lesson.id, up_to_id=frozen.last_event_id or 0)
         recomputed = lesson_report(
-            lesson, await self.roster_of(lesson), events, as_of=frozen.closed_at, policy=policy
+            lesson,
+            await self.roster_of(lesson),
+            events,
+            as_of=frozen.closed_at,
+            policy=policy,
+            version=version,
         )
         return verify_frozen(frozen, recomputed)
 

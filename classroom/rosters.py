@@ -1,24 +1,27 @@
-"""Class rosters: the students of a class, imported from and exported to CSV.
+"""Class rosters: the students of a class, imported from the school's files and exported to CSV.
 
-The file is what a school office already has in a spreadsheet::
+The export format, which the import also reads::
 
     student_code,full_name,parent_contact
     0123456789,Nguyễn Văn An,0912 345 678
     0123456790,Trần Thị Bích Ngọc,
 
-Import rules, and why:
+Reading files is :mod:`classroom.roster_files`: Excel workbooks, CSV with ``,`` ``;`` or tab,
+UTF-8, UTF-16, Windows-1258 and Windows-1252, Vietnamese or English headers. Import rules, and
+why:
 
-* **UTF-8, with or without a BOM** (Excel writes one, most other tools do not), CRLF or LF.
-  Names are NFC-normalised: a Vietnamese keyboard may type "ễ" as one code point or as "e"
-  plus two combining marks, and the same student must not become two spellings.
-* **All or nothing.** Every bad line is reported with its line number and a reason code
-  (:data:`ROW_REASONS`), and a file with any error imports nothing: a half-imported class is
+* **All or nothing.** Every problem is reported with its line, column, value and a reason code
+  (:data:`ROW_REASONS`), and a file with any problem imports nothing: a half-imported class is
   worse than none, because nobody notices the missing students until a lesson.
+* **Look before you import.** :meth:`RosterService.preview` says what an import would do —
+  each row added, updated (renamed, new contact, back after a withdrawal) or unchanged, and
+  who is not in the file — without writing anything.
 * **Re-importing is safe.** Rows are matched by ``student_code``: new codes are added, changed
   names or contacts are updated, identical rows are left alone. With ``withdraw_missing`` the
   students absent from the file are marked withdrawn (never deleted: their attendance stays).
-* **Explicit limits**: :data:`MAX_ROSTER_BYTES`, :data:`MAX_ROSTER_ROWS`, code and contact
-  lengths; names follow :func:`classroom.lessons.normalise_name` (1–64 characters).
+* **Names** are NFC-normalised with whitespace collapsed: a Vietnamese keyboard may type "ễ" as
+  one code point or as "e" plus two combining marks, and the same student must not become two
+  spellings.
 * **Spreadsheet formulas.** A cell starting with ``= + - @`` is a formula to Excel (CSV
   injection). Names may not start with one; contacts may (``+84 …``), so the export prefixes
   such cells with ``'`` and the import removes that prefix again, keeping the round trip exact.
@@ -31,55 +34,55 @@ correctly when the file is double-clicked.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
-from classroom.errors import ClassroomError
-from classroom.lessons import normalise_name
+from classroom.roster_files import (
+    BOM,
+    FORMULA_START,
+    HEADER,
+    MAX_CONTACT_LENGTH,
+    MAX_ROSTER_BYTES,
+    MAX_ROSTER_ROWS,
+    MAX_STUDENT_CODE_LENGTH,
+    ROW_REASONS,
+    RosterFile,
+    RosterRow,
+    parse_roster,
+    read_roster,
+)
+
+__all__ = [
+    "BOM",
+    "FORMULA_START",
+    "HEADER",
+    "MAX_CONTACT_LENGTH",
+    "MAX_ROSTER_BYTES",
+    "MAX_ROSTER_ROWS",
+    "MAX_STUDENT_CODE_LENGTH",
+    "ROW_REASONS",
+    "ImportPlan",
+    "ImportResult",
+    "RosterEntry",
+    "RosterFile",
+    "RosterRow",
+    "RosterService",
+    "RosterStore",
+    "csv_bytes",
+    "csv_cell",
+    "parse_roster",
+    "plan_import",
+    "read_roster",
+    "render_roster",
+]
 
 log = logging.getLogger(__name__)
-
-MAX_ROSTER_BYTES: Final = 1024 * 1024
-MAX_ROSTER_ROWS: Final = 2000
-MAX_STUDENT_CODE_LENGTH: Final = 32
-MAX_CONTACT_LENGTH: Final = 200
-HEADER: Final = ("student_code", "full_name", "parent_contact")
-BOM: Final = b"\xef\xbb\xbf"
-
-ROW_REASONS: Final = (
-    "too_big",  # the whole file (line None) is over MAX_ROSTER_BYTES
-    "bad_header",  # the first row is not exactly the three column names
-    "malformed_csv",  # broken quoting
-    "not_utf8",  # the line has bytes that are not UTF-8
-    "wrong_column_count",  # not three columns
-    "empty_code",
-    "bad_code",  # not 1-32 of A-Z 0-9 . _ -
-    "duplicate_code",  # a code already seen on an earlier line
-    "bad_name",  # empty, too long, control characters, no letter, starts like a formula
-    "bad_contact",  # too long, control characters, starts with = or @
-    "too_many_rows",  # MAX_ROSTER_ROWS reached: this line and the rest are not read
-)
-"""The reason codes of a ``bad_roster`` error, one per problem found on a line."""
-
-FORMULA_START: Final = ("=", "+", "-", "@")
-_CODE: Final = re.compile(rf"[A-Z0-9._-]{{1,{MAX_STUDENT_CODE_LENGTH}}}")
-
-
-@dataclass(frozen=True, slots=True)
-class RosterRow:
-    """One valid student line of an imported file (``line`` is where it started)."""
-
-    student_code: str
-    full_name: str
-    parent_contact: str | None
-    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,66 @@ class ImportResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedRow:
+    """What an import would do with one valid row of the file."""
+
+    row: RosterRow
+    status: str  # "added", "updated" or "unchanged"
+    changes: tuple[str, ...] = ()
+    """For ``updated``: ``full_name``, ``parent_contact``, ``readmitted`` (was withdrawn)."""
+    previous: RosterEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """An import worked out against the class's current roster, nothing written."""
+
+    rows: tuple[PlannedRow, ...]
+    missing: tuple[RosterEntry, ...]
+    """Active students who are not in the file: withdrawn with ``withdraw_missing``, else kept."""
+    withdraw_missing: bool
+
+    def result(self) -> ImportResult:
+        """The counts :meth:`RosterStore.import_rows` would answer."""
+        count = {status: 0 for status in ("added", "updated", "unchanged")}
+        for planned in self.rows:
+            count[planned.status] += 1
+        withdrawn = len(self.missing) if self.withdraw_missing else 0
+        return ImportResult(count["added"], count["updated"], count["unchanged"], withdrawn)
+
+
+def plan_import(
+    entries: Iterable[RosterEntry], rows: Sequence[RosterRow], *, withdraw_missing: bool
+) -> ImportPlan:
+    """The import semantics of :meth:`RosterStore.import_rows`, without the writing.
+    ``entries`` are all of the class's entries, withdrawn ones included."""
+    existing = {entry.student_code: entry for entry in entries}
+    planned = []
+    for row in rows:
+        current = existing.get(row.student_code)
+        if current is None:
+            planned.append(PlannedRow(row, "added"))
+            continue
+        changes = tuple(
+            change
+            for change, differs in (
+                ("full_name", current.full_name != row.full_name),
+                ("parent_contact", current.parent_contact != row.parent_contact),
+                ("readmitted", current.withdrawn_at is not None),
+            )
+            if differs
+        )
+        planned.append(PlannedRow(row, "updated" if changes else "unchanged", changes, current))
+    in_file = {row.student_code for row in rows}
+    missing = tuple(
+        entry
+        for code, entry in sorted(existing.items())
+        if code not in in_file and entry.withdrawn_at is None
+    )
+    return ImportPlan(tuple(planned), missing, withdraw_missing)
+
+
 class RosterStore(Protocol):
     """Durable roster entries. Every write is committed before the method returns."""
 
@@ -150,9 +213,11 @@ class RosterService:
     async def import_csv(
         self, class_id: str, data: bytes, *, withdraw_missing: bool = False
     ) -> ImportResult:
-        """Validate the whole file, then apply it; ``bad_roster`` (nothing imported) if any
-        line is bad."""
-        rows = parse_roster(data)
+        """Validate the whole file (CSV or ``.xlsx``), then apply it; ``bad_roster`` (nothing
+        imported) if anything in it is wrong."""
+        # Reading a workbook takes a fraction of a second of CPU: off the event loop, which
+        # also carries the live lessons' signaling and media.
+        rows = await asyncio.to_thread(parse_roster, bytes(data))
         result = await self._store.import_rows(
             class_id, rows, self._clock(), withdraw_missing=withdraw_missing
         )
@@ -166,138 +231,60 @@ class RosterService:
         )
         return result
 
+    async def preview(
+        self, class_id: str, data: bytes, *, withdraw_missing: bool = False
+    ) -> dict[str, Any]:
+        """What :meth:`import_csv` would do with ``data``, as JSON, writing nothing: how the
+        file was read, every data row with its problems or its planned change, every problem,
+        and the students who are not in the file. ``ok`` is whether the import would run."""
+        read = await asyncio.to_thread(read_roster, bytes(data))
+        entries = await self._store.roster(class_id, include_withdrawn=True)
+        plan = plan_import(entries, read.rows, withdraw_missing=withdraw_missing)
+        by_line = {planned.row.line: planned for planned in plan.rows}
+        rows = []
+        for line in read.lines:
+            shown = line.to_json()
+            planned = by_line.get(line.line)
+            if planned is None:
+                shown["status"] = "error"
+            else:
+                shown["status"] = planned.status
+                shown["changes"] = list(planned.changes)
+                if planned.previous is not None and planned.changes:
+                    shown["previous"] = {
+                        "full_name": planned.previous.full_name,
+                        "parent_contact": planned.previous.parent_contact,
+                    }
+            rows.append(shown)
+        result = plan.result()
+        return {
+            "ok": read.ok,
+            "file": read.describe_json(),
+            "withdraw_missing": withdraw_missing,
+            "summary": {
+                **result.to_json(),
+                "kept": 0 if withdraw_missing else len(plan.missing),
+                "rows": len(read.lines),
+                "errors": len(read.issues),
+            },
+            "rows": rows,
+            "missing": [
+                {
+                    "student_code": entry.student_code,
+                    "full_name": entry.full_name,
+                    "action": "withdraw" if withdraw_missing else "keep",
+                }
+                for entry in plan.missing
+            ],
+            "errors": read.errors_json(),
+        }
+
     async def entries(self, class_id: str, *, include_withdrawn: bool = False) -> list[RosterEntry]:
         return await self._store.roster(class_id, include_withdrawn=include_withdrawn)
 
     async def export_csv(self, class_id: str) -> bytes:
         """The class's current students as a file :meth:`import_csv` reads back unchanged."""
         return render_roster(await self._store.roster(class_id))
-
-
-# --- parsing ------------------------------------------------------------------------------------
-
-
-def parse_roster(data: bytes) -> list[RosterRow]:
-    """The student rows of a roster file, or ``bad_roster`` listing every bad line.
-
-    Pure: no I/O, so the parser can be fuzzed on its own. Line numbers are physical lines of
-    the file, 1-based, where the row starts. Blank lines (and rows of empty cells, which
-    spreadsheets leave behind) are skipped.
-    """
-    if not isinstance(data, bytes | bytearray):
-        raise TypeError("a roster file is bytes")
-    if len(data) > MAX_ROSTER_BYTES:
-        raise ClassroomError.bad_roster([{"line": None, "reason": "too_big"}])
-    raw = bytes(data)
-    if raw.startswith(BOM):
-        raw = raw[len(BOM) :]
-    # surrogateescape keeps going past bad bytes, which come back as lone surrogates: the
-    # line that has them is reported, and every other line is still checked.
-    text = raw.decode("utf-8", "surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    errors: list[dict[str, Any]] = []
-    rows: list[RosterRow] = []
-    seen_codes: set[str] = set()
-    header_seen = False
-    row_count = 0
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
-            errors.append({"line": line, "reason": "malformed_csv"})
-            continue
-        if all(not cell.strip() for cell in cells):
-            continue
-        if any(_has_surrogate(cell) for cell in cells):
-            errors.append({"line": line, "reason": "not_utf8"})
-            header_seen = True
-            continue
-        if not header_seen:
-            header_seen = True
-            if tuple(cell.strip().lower() for cell in cells) != HEADER:
-                errors.append({"line": line, "reason": "bad_header"})
-            continue
-        row_count += 1
-        if row_count > MAX_ROSTER_ROWS:
-            errors.append({"line": line, "reason": "too_many_rows"})
-            break
-        row, reasons = _parse_row(cells, line, seen_codes)
-        errors.extend({"line": line, "reason": reason} for reason in reasons)
-        if row is not None:
-            rows.append(row)
-    if not header_seen:
-        errors.append({"line": 1, "reason": "bad_header"})
-    if errors:
-        raise ClassroomError.bad_roster(errors)
-    return rows
-
-
-def _parse_row(
-    cells: list[str], line: int, seen_codes: set[str]
-) -> tuple[RosterRow | None, list[str]]:
-    # Spreadsheets often leave empty cells after the last column; those are not columns.
-    while len(cells) > len(HEADER) and not cells[-1].strip():
-        cells = cells[:-1]
-    if len(cells) != len(HEADER):
-        return None, ["wrong_column_count"]
-    reasons: list[str] = []
-    code = _unescape(cells[0]).strip().upper()
-    if not code:
-        reasons.append("empty_code")
-    elif not _CODE.fullmatch(code):
-        reasons.append("bad_code")
-    elif code in seen_codes:
-        reasons.append("duplicate_code")
-    else:
-        seen_codes.add(code)
-    name = _roster_name(_unescape(cells[1]))
-    if name is None:
-        reasons.append("bad_name")
-    contact, contact_ok = _contact(_unescape(cells[2]))
-    if not contact_ok:
-        reasons.append("bad_contact")
-    if reasons or name is None:
-        return None, reasons
-    return RosterRow(code, name, contact, line), []
-
-
-def _roster_name(value: str) -> str | None:
-    try:
-        name = normalise_name(value)
-    except ClassroomError:
-        return None
-    if name.startswith(FORMULA_START):
-        return None
-    if not any(unicodedata.category(char).startswith("L") for char in name):
-        return None
-    return name
-
-
-def _contact(value: str) -> tuple[str | None, bool]:
-    clean = unicodedata.normalize("NFC", value)
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in clean):
-        return None, False
-    clean = " ".join(clean.split())
-    if not clean:
-        return None, True
-    if len(clean) > MAX_CONTACT_LENGTH or clean.startswith(("=", "@")):
-        return None, False
-    return clean, True
-
-
-def _unescape(cell: str) -> str:
-    """Undo :func:`csv_cell`'s protective quote."""
-    stripped = cell.lstrip()
-    if stripped[:1] == "'" and stripped[1:2] in FORMULA_START:
-        return stripped[1:]
-    return cell
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\udc80" <= char <= "\udcff" for char in text)
 
 
 # --- export -------------------------------------------------------------------------------------

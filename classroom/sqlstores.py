@@ -169,6 +169,25 @@ class SqlAccountStore:
                 delete(user_sessions).where(user_sessions.c.token_hash == token_hash)
             )
 
+    async def delete_sessions_of(self, user_id: str) -> int:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(user_sessions).where(user_sessions.c.user_id == user_id)
+            )
+        return int(result.rowcount or 0)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def set_disabled(self, user_id: str, disabled_at: datetime | None) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(users).where(users.c.id == user_id).values(disabled_at=disabled_at)
+            )
+
     async def delete_expired_sessions(self, now: datetime) -> int:
         async with self._engine.begin() as connection:
             result = await connection.execute(
@@ -728,20 +747,18 @@ class SqlSecretStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def get_or_create(self, name: str, new_value: str, now: datetime) -> str:
-        statement = (
-            _insert(self._engine, server_secrets)
-            .values(name=name, value=new_value, created_at=now)
-            .on_conflict_do_nothing(index_elements=[server_secrets.c.name])
-        )
-        async with self._engine.begin() as connection:
-            await connection.execute(statement)
-            value: str = (
+    async def get(self, name: str) -> str | None:
+        async with self._engine.connect() as connection:
+            value: str | None = (
                 await connection.execute(
                     select(server_secrets.c.value).where(server_secrets.c.name == name)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
         return value
+
+    async def delete(self, name: str) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(server_secrets).where(server_secrets.c.name == name))
 
 
 # --- safety: audit log, bans, incidents ---------------------------------------------------------

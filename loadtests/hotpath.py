@@ -22,6 +22,7 @@ import time
 from pylibsrtp import Policy, Session
 
 from media.extensions import TRANSPORT_CC_ID
+from media.policing import Policer
 from media.router import Codec, Consumer, Producer
 from media.transport import SubscribeTransport
 
@@ -83,6 +84,7 @@ def run(
         codec=Codec("video/VP8", 90000, 96),
         ssrc=1,
         transport=_SocketTransport(out, peer, transport_cc),  # type: ignore[arg-type]
+        policer=Policer.for_stream("video", 1_500_000),  # as every publisher's producer has
     )
     for i in range(consumers):
         c = Consumer(

@@ -54,6 +54,7 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[1]
 GUARD_TABLE = "lophoc_guard"
 EMULATION_TABLE = "lophoc_link"
+FIREWALL_TABLE = "lophoc_firewall"
 OFFLOADS = ("rx", "tx", "sg", "tso", "gso", "gro")
 TBF_BURST = 5000  # bytes
 TBF_LATENCY = "250ms"
@@ -357,6 +358,33 @@ class WeakLan(Lan):
         )
 
     # -- what happened --------------------------------------------------------------------------
+
+    def block_udp(self, host: str) -> None:
+        """A firewall that lets no UDP in or out of ``host`` (loopback aside), as school
+        networks that allow only web traffic do; :meth:`udp_blocked` counts what it dropped."""
+        _nft(
+            self.ns(host),
+            f"""
+            table inet {FIREWALL_TABLE} {{
+              counter blocked {{ }}
+              chain output {{
+                type filter hook output priority -10; policy accept;
+                oifname "lo" accept
+                meta l4proto udp counter name "blocked" drop
+              }}
+              chain input {{
+                type filter hook input priority -10; policy accept;
+                iifname "lo" accept
+                meta l4proto udp counter name "blocked" drop
+              }}
+            }}
+            """,
+        )
+
+    def udp_blocked(self, host: str) -> int:
+        """UDP packets :meth:`block_udp`'s firewall dropped in ``host``."""
+        items = _nft_json(self.ns(host), "list", "counter", "inet", FIREWALL_TABLE, "blocked")
+        return sum(int(item["counter"]["packets"]) for item in items if "counter" in item)
 
     def escaped(self) -> dict[str, int]:
         """Packets the guard dropped in each namespace (all must be 0)."""

@@ -55,6 +55,12 @@ AUDIO_COUNTERS = (
 )
 NOTICES = ('[data-testid="downlink-notice"]', '[data-testid="notice"]')
 MOSTLY_CONCEALED = 0.5
+GAP_LISTED = 0.15
+"""Audio gaps at least this long (s) are listed with their times (``audio_gaps``), so a
+condition's gap can be lined up with what the server did then (its trace log)."""
+LOSSES_LISTED = 200
+"""Changes of the video's ``packetsLost`` listed with their times at most (``video_losses``;
+``video_late`` counts the packets that arrived after a reading had counted them lost)."""
 
 MONITOR_JS = (
     """
@@ -141,6 +147,15 @@ MONITOR_JS = (
 )
 
 
+def _delta(key: str, change: float) -> float:
+    """A counter's change between two readings of one connection. ``packetsLost`` is RFC
+    3550's cumulative loss, expected minus received: a packet that arrives late (repaired
+    upstream, retransmitted, reordered) was counted lost at one reading and takes it back at a
+    later one, so its changes are summed with their sign — what is still missing at the end is
+    what was lost. Every other counter only grows."""
+    return change if key == "packetsLost" else max(0.0, change)
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -172,6 +187,10 @@ def summarise(
     audio = dict.fromkeys(AUDIO_COUNTERS, 0.0)
     reconnects = 0
     gap = longest_gap = 0.0
+    gap_start = 0.0
+    gaps: list[list[float]] = []
+    losses: list[list[float]] = []
+    late = 0
     previous: dict[str, Any] | None = None
     previous_t: float | None = None
     last_id = None
@@ -184,18 +203,33 @@ def summarise(
         heard = False
         if pc is not None and previous is not None and previous["id"] == pc["id"]:
             for key in VIDEO_COUNTERS:
-                video[key] += max(0.0, pc["v"][key] - previous["v"][key])
+                video[key] += _delta(key, pc["v"][key] - previous["v"][key])
+            lost = pc["v"]["packetsLost"] - previous["v"]["packetsLost"]
+            if lost:
+                if lost < 0:
+                    late += -lost
+                if len(losses) < LOSSES_LISTED:
+                    losses.append([round((s["t"] - start) / 1000, 2), int(lost)])
             for key in AUDIO_COUNTERS:
-                audio[key] += max(0.0, pc["a"][key] - previous["a"][key])
+                audio[key] += _delta(key, pc["a"][key] - previous["a"][key])
             played = pc["a"]["totalSamplesReceived"] - previous["a"]["totalSamplesReceived"]
             concealed = pc["a"]["concealedSamples"] - previous["a"]["concealedSamples"]
             heard = played > 0 and concealed < MOSTLY_CONCEALED * played
         if previous_t is not None:
             # no peer connection, a new one, or mostly concealed: nothing of the teacher heard
-            gap = 0.0 if heard else gap + (s["t"] - previous_t) / 1000
+            if heard:
+                if gap >= GAP_LISTED:
+                    gaps.append([round((gap_start - start) / 1000, 2), round(gap, 2)])
+                gap = 0.0
+            else:
+                if gap == 0.0:
+                    gap_start = previous_t
+                gap += (s["t"] - previous_t) / 1000
             longest_gap = max(longest_gap, gap)
         previous = pc
         previous_t = s["t"]
+    if gap >= GAP_LISTED:
+        gaps.append([round((gap_start - start) / 1000, 2), round(gap, 2)])
     painted = sorted(p for p in paints if start <= p <= end)
     edges = [start, *painted, end]
     paint_gap = max(b - a for a, b in itertools.pairwise(edges)) / 1000
@@ -229,9 +263,12 @@ def summarise(
         if played > 0
         else None,
         "longest_audio_gap_s": round(longest_gap, 2),
+        "audio_gaps": gaps,
         "audio_samples": int(played),
-        "video_lost": int(video["packetsLost"]),
-        "audio_lost": int(audio["packetsLost"]),
+        "video_lost": max(0, int(video["packetsLost"])),
+        "video_losses": losses,
+        "video_late": int(late),
+        "audio_lost": max(0, int(audio["packetsLost"])),
         "video_packets": int(video["packetsReceived"]),
         "audio_packets": int(audio["packetsReceived"]),
         "nacks": int(video["nackCount"]),

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import struct
@@ -219,6 +220,7 @@ class Rig:
             workdir, hosts=dict(HOSTS), prefix=PREFIX, router_address=ROUTER, phones=PHONES
         )
         self.base = f"https://{SERVER}:{PORT}"
+        self.metrics_token = secrets.token_urlsafe(24)
         self.server: subprocess.Popen[bytes] | None = None
         self.server_log_path = workdir / "serve.log"
         self._server_log: IO[bytes] | None = None
@@ -263,7 +265,7 @@ class Rig:
             *(sys.executable, "-m", "web.cli", "serve", "--host", SERVER, "--port", str(PORT)),
             *("--data-dir", str(self.workdir / "data")),
             *("--ice-address", SERVER, "--ice-accept", self.lan.subnet),
-            *("--waiting-room", "nobody", "--log-level", "info"),
+            *("--waiting-room", "nobody", "--log-level", "info", "--trace-media"),
         ]
 
     def _spawn_server(self) -> subprocess.Popen[bytes]:
@@ -274,7 +276,13 @@ class Rig:
             stdin=subprocess.DEVNULL,
             stdout=self._server_log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": str(REPO),
+                # /metrics answers another host only with the token.
+                "LOPHOC_METRICS_TOKEN": self.metrics_token,
+            },
         )
 
     async def _start_server(self) -> None:
@@ -387,9 +395,21 @@ class Rig:
         own link: never the student's shaped one)."""
         assert self.teacher is not None
         text: str = await self.teacher.evaluate(
-            "async () => (await fetch('/metrics', {cache: 'no-store'})).text()"
+            """async (token) => (await fetch('/metrics', {
+                 cache: 'no-store', headers: {Authorization: `Bearer ${token}`},
+               })).text()""",
+            self.metrics_token,
         )
         return parse_prometheus_counter(text, name)
+
+    async def media_counters(self) -> dict[str, float]:
+        """Every ``lophoc_rtp_*_total`` counter of the server's ``/metrics`` (by the teacher's
+        page, as ``metric``), keyed without the prefix and suffix."""
+        assert self.teacher is not None
+        text: str = await self.teacher.evaluate(
+            "async () => (await fetch('/metrics', {cache: 'no-store'})).text()"
+        )
+        return media_counters(text)
 
     async def teacher_sent_bytes(self) -> int:
         assert self.teacher is not None
@@ -429,6 +449,17 @@ class Rig:
             self._server_log.close()
             self._server_log = None
         await asyncio.to_thread(self.lan.down)
+
+
+def media_counters(text: str) -> dict[str, float]:
+    """The ``lophoc_rtp_<name>_total`` samples of a Prometheus text, as ``{name: value}``."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"lophoc_rtp_(\w+)_total(?:\{[^}]*\})?\s+(\S+)", line.strip())
+        if m:
+            with contextlib.suppress(ValueError):
+                out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    return out
 
 
 # -- one condition ------------------------------------------------------------------------------
@@ -473,13 +504,16 @@ async def measure(
         await asyncio.sleep(warmup)
         before_links = await asyncio.to_thread(rig.lan.link_counters, host)
         forwarded_0 = await rig.metric()
+        counters_0 = await rig.media_counters()
         teacher_0 = await rig.teacher_sent_bytes()
         start = await student.now()
+        applied_at = time.time()
         await apply(rig, host, condition)
         say(f"{condition.name}: {condition.describe()} for {seconds:g} s")
         await asyncio.sleep(seconds)
         end = await student.now()
         forwarded_1 = await rig.metric()
+        counters_1 = await rig.media_counters()
         teacher_1 = await rig.teacher_sent_bytes()
         after_links = await asyncio.to_thread(rig.lan.link_counters, host)
         await lift(rig, host)
@@ -506,6 +540,12 @@ async def measure(
         {
             "condition": condition.name,
             "describe": condition.describe(),
+            "applied_at": round(applied_at, 3),
+            "server_counters": {
+                k: v - counters_0.get(k, 0.0)
+                for k, v in sorted(counters_1.items())
+                if v - counters_0.get(k, 0.0)
+            },
             "server_kbps": server_kbps,
             "teacher_kbps": round((teacher_1 - teacher_0) * 8 / (window / 1000) / 1000, 1),
             "link": {k: after_links[k] - before_links.get(k, 0) for k in after_links},

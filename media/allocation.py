@@ -22,7 +22,10 @@ bitrate its publisher sends now. The rules, in order:
    link carried everything it wants (``wanted``) and whether it holds something back: that is
    what the estimator's probing (``DownlinkEstimator.next_probe``) needs, since a held video is
    the one case where the estimate cannot find out by itself that the link recovered (it only
-   grows on traffic that proves it).
+   grows on traffic that proves it). ``resume`` is the estimate at which every held video would
+   come back (each counted with ``RESUME_MARGIN``): probing must aim at least there, or an
+   estimate between a video's bitrate and its bitrate with margin would hold it for good —
+   too low to resume it, yet above ``wanted``, so never probed.
 
 ``state`` summarises it for the subscriber and the teacher: ``ok`` (everything wanted is
 forwarded), ``weak`` (some video held, the most important still forwarded) or ``audio_only``
@@ -36,6 +39,7 @@ all-or-nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 TICK = 0.1
 """Seconds between allocations."""
@@ -68,7 +72,7 @@ class Track:
     wanted: bool = True  # the subscriber's view and data saver let it through
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Allocation:
     forward: frozenset[str]
     """The video tracks to forward (audio is always forwarded)."""
@@ -80,6 +84,12 @@ class Allocation:
     """Bits per second the subscriber would receive if everything wanted were forwarded."""
     available: int
     """Bits per second left for video after audio and retransmissions."""
+    resume: int = 0
+    """The estimate at which every held video would resume: ``wanted`` with each held video
+    counted ``RESUME_MARGIN`` times (0 when nothing is held)."""
+
+
+_PRIORITY = attrgetter("priority")
 
 
 @dataclass(slots=True)
@@ -116,17 +126,26 @@ class Allocator:
         the estimate is already too high for what is forwarded, so it counts against it."""
         if now - self.last_flap > CALM_AFTER:
             self.backoff = RESUME_AFTER
-        audio = sum(t.bitrate for t in tracks if t.kind == "audio")
+        # One pass over the tracks (this runs every TICK for every subscriber).
+        audio: float = 0
+        videos: list[Track] = []
+        unwanted: list[Track] = []
+        for t in tracks:
+            if t.kind == "audio":
+                audio += t.bitrate
+            elif t.kind == "video":
+                (videos if t.wanted else unwanted).append(t)
         budget = estimate - audio - retransmit_bitrate
         if queue_delay > 0.2:
             budget -= queue_delay * estimate
-        videos = sorted(
-            (t for t in tracks if t.kind == "video" and t.wanted),
-            key=lambda t: t.priority,
-        )
-        seen = {t.key for t in tracks if t.kind == "video"}
-        for key in [k for k in self.videos if k not in seen]:
-            del self.videos[key]
+        videos.sort(key=_PRIORITY)
+        states = self.videos
+        seen = {t.key for t in videos}
+        if unwanted:
+            seen.update(t.key for t in unwanted)
+        if not seen.issuperset(states):
+            for key in [k for k in states if k not in seen]:
+                del states[key]
         left = budget
         forward: set[str] = set()
         held: set[str] = set()
@@ -164,11 +183,10 @@ class Allocator:
             else:
                 held.add(track.key)
                 held_need += need
-        for track in tracks:  # not wanted: forgotten as held, so it starts afresh when wanted
-            if track.kind == "video" and not track.wanted:
-                state = self.videos.get(track.key)
-                if state is not None and not state.forwarding:
-                    state.forwarding = True
+        for track in unwanted:  # not wanted: forgotten as held, so it starts afresh when wanted
+            state = states.get(track.key)
+            if state is not None and not state.forwarding:
+                state.forwarding = True
         wanted = audio + retransmit_bitrate + (budget - left) + held_need
         if not held:
             status = "ok"
@@ -182,6 +200,7 @@ class Allocator:
             state=status,
             wanted=int(wanted),
             available=int(max(budget, 0)),
+            resume=int(wanted + held_need * (RESUME_MARGIN - 1)) if held else 0,
         )
 
     def _hold(self, state: _Video, now: float) -> None:

@@ -8,13 +8,16 @@ reports into the bitrate the allocator may share out, in the design of draft-iet
 feedback and clock readings, and it never reads a clock or touches a socket, so it is tested
 with simulated links and recorded traces (``tests/media/test_bwe.py``, ``test_twcc.py``).
 
-**Send history.** ``on_sent`` runs for every packet the subscriber is sent, so it only stores
-the packet's 16-bit sequence number, send time, size and probe cluster in four preallocated
-lists indexed by ``seq & 4095``. 4096 slots hold several seconds of the heaviest stream a
-subscriber is sent (4 Mbit/s is ~400 packets/s), far more than feedback ever lags. Feedback
-sequence numbers are unwrapped with an extended counter (the highest one already processed), a
-slot whose stored sequence number differs belongs to another packet, and each packet is counted
-once.
+**Send history.** ``on_sent`` runs for every packet the subscriber is sent (the transport's
+send path inlines it), so it only stores one tuple — the packet's 16-bit sequence number, send
+time, size and probe cluster — in a preallocated list indexed by ``seq & 4095``. 4096 slots
+hold several seconds of the heaviest stream a subscriber is sent (4 Mbit/s is ~400 packets/s),
+far more than feedback ever lags. Feedback sequence numbers are unwrapped with an extended
+counter (the highest one already processed; a parsed report's consecutive numbers once per
+report), a slot whose stored sequence number differs belongs to another packet, and each
+packet is counted once. The feedback loop works per packet only where it must (history, loss,
+the acknowledged-bitrate windows, the grouping below, all on local variables) and runs the
+trendline once per group.
 
 **Delay-based estimate** (gcc-02 §5). Received packets, in arrival order, are grouped: a group
 is every packet sent within 5 ms of the group's first one (a video frame leaves the SFU as one
@@ -35,11 +38,33 @@ drains, let it), *decrease* on overuse, then hold. Far from the last known conge
 increase is multiplicative, 8 % per second; once an overuse has shown where the link saturates
 (the mean and spread of the acknowledged bitrate at overuse), it is additive, about one packet
 per response time (100 ms + RTT), at least 4 kbit/s per second. The estimate never grows above
-1.5 × the acknowledged bitrate + 10 kbit/s: it grows only while traffic proves the link carries
-it. On overuse it drops to 0.85 × the acknowledged bitrate, at most once per RTT (10 … 200 ms).
+1.5 × the acknowledged bitrate (or what was delivered over the last 300 ms, if more: the
+smoothed figure trails video that resumes after a hold) + 10 kbit/s: it grows only while
+traffic proves the link carries it. On overuse it drops to 0.85 × the acknowledged bitrate, at
+most once per RTT (10 … 200 ms).
 The *acknowledged bitrate* is measured from feedback over 150 ms windows of arrival time (the
 first over 500 ms) and smoothed by a Bayesian update whose sample variance grows with the
 sample's distance from the estimate, so one odd window barely moves it.
+
+**Doubted overuse** (a departure from gcc-02). A receiver whose CPU is starved (a phone, a
+loaded machine) reads nothing for a while and then stamps its backlog at once: the delay grows
+and vanishes while the link carries everything, and the trend reads overuse. Cutting then to
+0.85 × what an app-limited sender sends (video at 850 kbit/s under an estimate of 1.2 Mbit/s)
+lands below what its audio and video need, and the allocator holds the video for nothing. So
+an overuse is *doubted* when no packet was reported lost for a second, the packets of the last
+second (of arrival time) were delivered at least 90 % as fast as they were sent (no queue grew
+at the link over that second) and delivered below the estimate (the sender was app-limited,
+the link was never asked for more): it cuts the estimate no lower than 1.15 × the rate
+delivered (so the sender stays app-limited through the next stall) or the last successful
+probe's result, whichever is higher, and teaches the capacity estimate nothing. A real drop
+below what is sent delivers slower than it was sent, or loses, and is cut as gcc-02 says.
+libwebrtc's goog_cc knows application-limited periods (its ALR detector: sending below 65 % of
+the estimate) for probing and for the loss-based estimate's bounds, but backs off the delay-based
+estimate there as anywhere. Second, a cut without loss is *undone* when, within two seconds, the
+queue has drained (a feedback's least-delayed packet back within 10 ms of the base delay; the
+trend may still lag) while the link went on delivering, and the sender went on sending, at
+least 90 % of the rate delivered before the cut: the sender did not drain that queue, so it
+was not the link's (a sender that obeyed the cut sends 85 % or less and keeps it).
 
 **Loss-based estimate** (gcc-02 §6). From the TWCC reports' not-received packets (in batches
 of at least 20 packets), else from receiver reports' fraction lost: below 2 % it may rise to
@@ -89,8 +114,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from .rtp import TransportFeedback, seq_diff
+from .rtp import TransportFeedback
 
 HISTORY_SIZE = 4096
 HISTORY_MASK = HISTORY_SIZE - 1
@@ -104,6 +130,7 @@ ARRIVAL_JUMP = 3.0
 
 TRENDLINE_WINDOW = 20
 TRENDLINE_SMOOTHING = 0.9
+_TRENDLINE_REST = 1 - TRENDLINE_SMOOTHING
 TRENDLINE_GAIN = 4.0
 TRENDLINE_MAX_DELTAS = 60
 TRENDLINE_REBASE = 256
@@ -143,6 +170,23 @@ LOSS_WINDOW_PACKETS = 200
 LOSS_DECREASE_INTERVAL = 0.300
 MIN_HISTORY_WINDOW = 1.0
 
+CARRIED_WINDOW = 1.0
+"""Seconds of arrival time over which the rate the link demonstrably carried is measured."""
+CARRIED_HEADROOM = 1.15
+"""A doubted overuse leaves the estimate this much above what the link carried, so the sender
+stays app-limited (and a stall that follows is doubted too)."""
+DELIVERY_RATIO = 0.9
+"""An overuse is doubted only if the link delivered the last second's packets at least this
+fast relative to how fast they were sent (over the same packets: no queue grew there)."""
+CLEAN_WINDOW = 1.0
+"""Seconds without a reported loss before a delay trend alone is doubted (see below)."""
+
+UNDO_WINDOW = 2.0
+"""Seconds after a lossless delay-based cut during which it is undone if it proves spurious."""
+UNDO_RATE = 0.9
+"""Share of the rate delivered before the cut that the link must go on delivering while its
+queue drains for the cut to count as spurious."""
+
 FEEDBACK_TIMEOUT = 1.0
 FEEDBACK_TIMEOUT_CUT = 0.8
 
@@ -165,6 +209,9 @@ PROBE_BACKOFF_MAX = 5.0
 PROBE_GROWTH = 2.0
 PROBE_CHAIN_WINDOW = 1.0
 PROBE_AFTER_DECREASE = 2.0
+
+
+_ARRIVAL = itemgetter(0)
 
 
 def probe_cluster_bytes(bitrate: int) -> int:
@@ -284,42 +331,94 @@ class _Trendline:
         self.state = "normal"
 
     def update(self, d_send: float, d_arrival: float, arrival: float) -> None:
+        """One group delta: the filter, the slope, the detector and the threshold (one call
+        per group, on local variables)."""
         delay_ms = (d_arrival - d_send) * 1000.0
-        self.deltas = min(self.deltas + 1, 1000)
-        self.accumulated += delay_ms
-        self.smoothed = (
-            TRENDLINE_SMOOTHING * self.smoothed + (1 - TRENDLINE_SMOOTHING) * self.accumulated
-        )
-        if self.first_arrival < 0:
-            self.first_arrival = arrival
+        deltas = self.deltas + 1
+        if deltas > 1000:
+            deltas = 1000
+        self.deltas = deltas
+        accumulated = self.accumulated + delay_ms
+        self.accumulated = accumulated
+        smoothed = TRENDLINE_SMOOTHING * self.smoothed + _TRENDLINE_REST * accumulated
+        self.smoothed = smoothed
+        first_arrival = self.first_arrival
+        if first_arrival < 0:
+            first_arrival = self.first_arrival = arrival
         # The least-squares slope over the window from running sums (one update per group,
         # O(1)); the origin of x moves to the oldest point now and then, and the sums are
         # recomputed then, so their rounding never builds up.
         window = self.window
         sums = self.sums
-        x = (arrival - self.first_arrival) * 1000.0
-        y = self.smoothed
-        if len(window) == TRENDLINE_WINDOW:
-            ox, oy = window[0]
-            sums[0] -= ox
-            sums[1] -= oy
-            sums[2] -= ox * ox
-            sums[3] -= ox * oy
-        window.append((x, y))
-        sums[0] += x
-        sums[1] += y
-        sums[2] += x * x
-        sums[3] += x * y
-        self.updates += 1
-        if self.updates >= TRENDLINE_REBASE:
-            self._rebase()
+        x = (arrival - first_arrival) * 1000.0
+        y = smoothed
+        sx, sy, sxx, sxy = sums
         n = len(window)
         if n == TRENDLINE_WINDOW:
-            sx = sums[0]
-            den = sums[2] - sx * sx / n
+            ox, oy = window[0]
+            sx -= ox
+            sy -= oy
+            sxx -= ox * ox
+            sxy -= ox * oy
+        else:
+            n += 1
+        window.append((x, y))
+        sums[0] = sx = sx + x
+        sums[1] = sy = sy + y
+        sums[2] = sxx = sxx + x * x
+        sums[3] = sxy = sxy + x * y
+        self.updates += 1
+        if self.updates >= TRENDLINE_REBASE:
+            self._rebase()  # from the next update on; this slope is from the sums above
+        trend = self.trend
+        if n == TRENDLINE_WINDOW:
+            den = sxx - sx * sx / n
             if den > 1e-9:
-                self.trend = (sums[3] - sx * sums[1] / n) / den
-        self._detect(d_send * 1000.0, arrival)
+                trend = self.trend = (sxy - sx * sy / n) / den
+        # -- the overuse detector (gcc-02 §5.4)
+        m = (deltas if deltas < TRENDLINE_MAX_DELTAS else TRENDLINE_MAX_DELTAS) * trend
+        m = m * TRENDLINE_GAIN
+        self.modified_trend = m
+        threshold = self.threshold
+        if m > threshold:
+            if self.time_over < 0:
+                self.time_over = d_send * 1000.0 / 2
+            else:
+                self.time_over += d_send * 1000.0
+            self.over_count += 1
+            if (
+                self.time_over > OVERUSE_TIME * 1000.0
+                and self.over_count > 1
+                and trend >= self.prev_trend
+            ):
+                self.time_over = 0.0
+                self.over_count = 0
+                self.state = "overusing"
+        elif m < -threshold:
+            self.time_over = -1.0
+            self.over_count = 0
+            self.state = "underusing"
+        else:
+            self.time_over = -1.0
+            self.over_count = 0
+            self.state = "normal"
+        self.prev_trend = trend
+        # -- the adaptive threshold
+        if self.last_threshold_update < 0:
+            self.last_threshold_update = arrival
+        am = m if m >= 0 else -m
+        if am > threshold + THRESHOLD_MAX_OFFSET:
+            self.last_threshold_update = arrival
+            return
+        k = THRESHOLD_K_DOWN if am < threshold else THRESHOLD_K_UP
+        dt_ms = (arrival - self.last_threshold_update) * 1000.0
+        if dt_ms > 100.0:
+            dt_ms = 100.0
+        threshold += k * (am - threshold) * dt_ms
+        if threshold > THRESHOLD_MAX:
+            threshold = THRESHOLD_MAX
+        self.threshold = threshold if threshold > THRESHOLD_MIN else THRESHOLD_MIN
+        self.last_threshold_update = arrival
 
     def _rebase(self) -> None:
         """Move x's origin to the oldest point and recompute the sums exactly."""
@@ -336,46 +435,6 @@ class _Trendline:
             sum(x * x for x, _ in points),
             sum(x * y for x, y in points),
         ]
-
-    def _detect(self, d_send_ms: float, arrival: float) -> None:
-        m = min(self.deltas, TRENDLINE_MAX_DELTAS) * self.trend * TRENDLINE_GAIN
-        self.modified_trend = m
-        if m > self.threshold:
-            if self.time_over < 0:
-                self.time_over = d_send_ms / 2
-            else:
-                self.time_over += d_send_ms
-            self.over_count += 1
-            if (
-                self.time_over > OVERUSE_TIME * 1000.0
-                and self.over_count > 1
-                and self.trend >= self.prev_trend
-            ):
-                self.time_over = 0.0
-                self.over_count = 0
-                self.state = "overusing"
-        elif m < -self.threshold:
-            self.time_over = -1.0
-            self.over_count = 0
-            self.state = "underusing"
-        else:
-            self.time_over = -1.0
-            self.over_count = 0
-            self.state = "normal"
-        self.prev_trend = self.trend
-        self._adapt(m, arrival)
-
-    def _adapt(self, m: float, arrival: float) -> None:
-        if self.last_threshold_update < 0:
-            self.last_threshold_update = arrival
-        if abs(m) > self.threshold + THRESHOLD_MAX_OFFSET:
-            self.last_threshold_update = arrival
-            return
-        k = THRESHOLD_K_DOWN if abs(m) < self.threshold else THRESHOLD_K_UP
-        dt_ms = min((arrival - self.last_threshold_update) * 1000.0, 100.0)
-        self.threshold += k * (abs(m) - self.threshold) * dt_ms
-        self.threshold = min(max(self.threshold, THRESHOLD_MIN), THRESHOLD_MAX)
-        self.last_threshold_update = arrival
 
 
 def _slope(points: deque[tuple[float, float]]) -> float | None:
@@ -492,8 +551,17 @@ class _Aimd:
         return acked is not None and acked < 0.5 * self.estimate
 
     def update(
-        self, signal: str, acked: int | None, recent: int | None, rtt: float, now: float
+        self,
+        signal: str,
+        acked: int | None,
+        recent: int | None,
+        rtt: float,
+        now: float,
+        floor: float | None = None,
     ) -> None:
+        """One rate-control step. ``floor``: on an overuse the link is not shown to be the
+        bottleneck (no standing queue, no loss), so the estimate is not cut below that rate
+        (what the link demonstrably carried) and the overuse teaches nothing about capacity."""
         if self.last_change < 0:
             self.last_change = now
         if signal == "overusing":
@@ -511,7 +579,11 @@ class _Aimd:
                     self.capacity_kbps = None
             limit = math.inf
             if acked is not None:
-                limit = THROUGHPUT_CAP_FACTOR * acked + THROUGHPUT_CAP_MARGIN
+                # The smoothed figure trails a rate that jumps (video resuming after a hold
+                # reads as one far-off sample after another); what the link delivered over
+                # the last 300 ms proves at least as much.
+                carried = acked if recent is None else max(acked, recent)
+                limit = THROUGHPUT_CAP_FACTOR * carried + THROUGHPUT_CAP_MARGIN
             if self.estimate < limit:
                 if self.capacity_kbps is not None:
                     bits_per_frame = self.estimate / 30.0
@@ -534,11 +606,15 @@ class _Aimd:
                 decreased = BETA * acked
                 if decreased > self.estimate and self.capacity_kbps is not None:
                     decreased = BETA * self.capacity_kbps * 1000
-                if decreased < self.estimate:
-                    self.estimate = decreased
-                if self.capacity_kbps is not None and acked < self._capacity_bounds()[0]:
-                    self.capacity_kbps = None
-                self._on_overuse(acked)
+                if floor is not None and decreased < floor:
+                    if floor < self.estimate:
+                        self.estimate = floor
+                else:
+                    if decreased < self.estimate:
+                        self.estimate = decreased
+                    if self.capacity_kbps is not None and acked < self._capacity_bounds()[0]:
+                        self.capacity_kbps = None
+                    self._on_overuse(acked)
             self.state = "hold"
             self.last_change = now
 
@@ -599,11 +675,11 @@ class DownlinkEstimator:
         self.max_bitrate = max_bitrate
         start = min(max(start_bitrate, min_bitrate), max_bitrate)
         self.estimate = start
-        self._h_seq: list[int] = [-1] * HISTORY_SIZE
-        self._h_time: list[float] = [0.0] * HISTORY_SIZE
-        self._h_size: list[int] = [0] * HISTORY_SIZE
-        self._h_cluster: list[int] = [-1] * HISTORY_SIZE
-        self._last_sent = -math.inf
+        self.history: list[tuple[int, float, int, int] | None] = [None] * HISTORY_SIZE
+        """(sequence number, send time, size, probe cluster) of each packet sent, in the
+        slot ``seq & HISTORY_MASK``; the send path may write it directly (as ``on_sent``)."""
+        self.next_seq = 0
+        """The transport-wide sequence number of the next packet (``on_sent`` moves it)."""
         self._fb_ext = -1  # highest extended transport sequence number already reported
         self._inter = _InterArrival()
         self._trend = _Trendline()
@@ -626,6 +702,15 @@ class DownlinkEstimator:
         self._last_decrease = -math.inf
         self._base_delay = (math.inf, math.inf)  # minimum one-way delay: this window, the last
         self._base_delay_start = -math.inf
+        self._last_loss = -math.inf  # when a feedback last reported a packet not received
+        self._proven = 0  # the last successful probe's result, until a trusted decrease
+        # (estimate before, when, recent delivered rate, capacity, its variance) of the last
+        # delay-based cut without loss, while it may still prove spurious
+        self._undo: tuple[float, float, int, float | None, float] | None = None
+        self._undone = 0
+        # (first arrival, last arrival, first send, last send, bits received) of each recent
+        # feedback
+        self._delivered: deque[tuple[float, float, float, float, int]] = deque(maxlen=64)
         self._queue_delay = 0.0  # the last feedback's smallest delay above the base
         self._window_queue = 0.0  # the largest of those over the current loss window
         self._min_history: deque[tuple[float, int]] = deque()
@@ -642,13 +727,16 @@ class DownlinkEstimator:
     # -- hot path ---------------------------------------------------------------------------
 
     def on_sent(self, seq: int, size: int, now: float, cluster: int = -1) -> None:
-        """Remember one packet sent to the subscriber: four list stores, O(1)."""
-        i = seq & HISTORY_MASK
-        self._h_seq[i] = seq
-        self._h_time[i] = now
-        self._h_size[i] = size
-        self._h_cluster[i] = cluster
-        self._last_sent = now
+        """Remember one packet sent to the subscriber: one tuple in its history slot."""
+        self.history[seq & HISTORY_MASK] = (seq, now, size, cluster)
+        self.next_seq = (seq + 1) & 0xFFFF
+
+    @property
+    def _last_sent(self) -> float:
+        """When the newest packet was sent (-inf before any)."""
+        seq = (self.next_seq - 1) & 0xFFFF
+        entry = self.history[seq & HISTORY_MASK]
+        return entry[1] if entry is not None and entry[0] == seq else -math.inf
 
     # -- feedback ---------------------------------------------------------------------------
 
@@ -656,65 +744,282 @@ class DownlinkEstimator:
         """Process one transport-wide feedback: loss, acked bitrate, delay trend, AIMD, probes.
 
         Only packets this estimator sent and has not yet seen reported count; a feedback with
-        none of them (a duplicate, or made up) changes nothing at all."""
-        h_seq, h_time, h_size, h_cluster = self._h_seq, self._h_time, self._h_size, self._h_cluster
-        ref = self._fb_ext
-        received: list[tuple[float, float, int]] = []
+        none of them (a duplicate, or made up) changes nothing at all.
+
+        This runs ~10–20 times a second per subscriber over every packet sent it, so the
+        per-packet work is one loop over the report (history lookup, loss, the least delay,
+        what was delivered) and one over the received packets in arrival order with the
+        acknowledged-bitrate windows and the inter-arrival grouping inlined on local
+        variables; the trendline runs once per completed group."""
+        history = self.history
+        fb_ext = self._fb_ext
+        clusters = self._clusters
+        received: list[tuple[float, float, int]] = []  # (arrival, send, size)
         lost = 0
         newest_send = -math.inf
-        for seq, arrival in fb.packets:
-            if ref < 0:
-                ext = seq
+        arrivals = fb.arrivals
+        first = 0
+        if arrivals is not None and fb_ext >= 0:
+            d = (fb.base_seq - fb_ext) & 0xFFFF
+            offset = d - 0x10000 if d >= 0x8000 else d
+            if offset + len(arrivals) - 1 > 0x7FFF:
+                arrivals = None  # past half the sequence space: unwrap packet by packet
             else:
-                ext = ref + seq_diff(seq, ref & 0xFFFF)
-            if ext <= self._fb_ext:
-                continue
-            i = seq & HISTORY_MASK
-            if h_seq[i] != seq:
-                continue
-            send = h_time[i]
-            if now - send > HISTORY_MAX_AGE:
-                continue
-            self._fb_ext = ext
-            ref = ext
-            size = h_size[i]
-            newest_send = max(newest_send, send)
-            cid = h_cluster[i]
-            probe = self._clusters.get(cid) if cid >= 0 else None
-            if probe is not None:
-                probe.sent.append((send, size))
-            if arrival is None:
-                lost += 1
-            else:
-                received.append((send, arrival, size))
+                first = fb_ext + offset  # the extended number of arrivals[0]
+        elif arrivals is not None:
+            first = fb.base_seq
+        if arrivals is not None:
+            # Consecutive sequence numbers from base_seq: unwrapped once.
+            base = fb.base_seq
+            for k in range(max(fb_ext - first + 1, 0), len(arrivals)):
+                seq = (base + k) & 0xFFFF
+                entry = history[seq & HISTORY_MASK]
+                if entry is None or entry[0] != seq:
+                    continue
+                _, send, size, cid = entry
+                if now - send > HISTORY_MAX_AGE:
+                    continue
+                fb_ext = first + k
+                if send > newest_send:
+                    newest_send = send
+                arrival = arrivals[k]
+                probe = clusters.get(cid) if cid >= 0 else None
                 if probe is not None:
-                    probe.received.append((send, arrival, size))
+                    probe.sent.append((send, size))
+                if arrival is None:
+                    lost += 1
+                else:
+                    received.append((arrival, send, size))
+                    if probe is not None:
+                        probe.received.append((send, arrival, size))
+        else:
+            ref = fb_ext
+            for seq, arrival in fb.packets:
+                if ref < 0:
+                    ext = seq
+                else:
+                    d = (seq - ref) & 0xFFFF
+                    ext = ref + (d - 0x10000 if d >= 0x8000 else d)
+                if ext <= fb_ext:
+                    continue
+                entry = history[seq & HISTORY_MASK]
+                if entry is None or entry[0] != seq:
+                    continue
+                _, send, size, cid = entry
+                if now - send > HISTORY_MAX_AGE:
+                    continue
+                fb_ext = ref = ext
+                if send > newest_send:
+                    newest_send = send
+                probe = clusters.get(cid) if cid >= 0 else None
+                if probe is not None:
+                    probe.sent.append((send, size))
+                if arrival is None:
+                    lost += 1
+                else:
+                    received.append((arrival, send, size))
+                    if probe is not None:
+                        probe.received.append((send, arrival, size))
         if not lost and not received:
             return
+        self._fb_ext = fb_ext
         self._twcc_seen = True
         self._feedbacks += 1
         self._last_feedback = now
         self._loss_lost += lost
         self._loss_total += lost + len(received)
+        if lost:
+            self._last_loss = now
         if received:
-            self._note_queue(min(a - s for s, a, _ in received), now)
-        received.sort(key=lambda p: p[1])
-        for send, arrival, size in received:
-            self._acked.add(arrival, size)
-            deltas = self._inter.add(send, arrival)
-            if deltas is not None:
-                self._trend.update(deltas[0], deltas[1], arrival)
+            self._received(received, now)
         acked = self._acked.bitrate
+        recent = self._acked.recent
         signal = self._trend.state
+        undo = self._undo
+        if undo is not None:
+            if lost or now - undo[1] > UNDO_WINDOW:
+                self._undo = undo = None
+            elif (
+                self._queue_delay < STANDING_QUEUE
+                and recent is not None
+                and recent >= UNDO_RATE * undo[2]
+                and self._sent_since(undo[1], now) >= UNDO_RATE * undo[2]
+            ):
+                # The queue drained while the link went on delivering what it did before
+                # the cut: the sender did not drain it, so the link was not the bottleneck.
+                # (The trend may still read overuse: it lags a delay that fell at once.)
+                aimd = self._aimd
+                aimd.estimate = max(aimd.estimate, undo[0])
+                aimd.capacity_kbps, aimd.capacity_var = undo[3], undo[4]
+                self._undo = undo = None
+                self._undone += 1
         if signal != "overusing" or self._aimd.time_to_reduce(now, self._rtt, acked):
-            before = self._aimd.estimate
-            self._aimd.update(signal, acked, self._acked.recent, self._rtt, now)
-            if self._aimd.estimate < before:
+            aimd = self._aimd
+            before = aimd.estimate
+            capacity = (aimd.capacity_kbps, aimd.capacity_var)
+            floor = self._doubted() if signal == "overusing" else None
+            aimd.update(signal, acked, recent, self._rtt, now, floor)
+            if floor is None and signal == "overusing":
+                self._proven = 0
+            if aimd.estimate < before:
                 self._last_decrease = now
+                if undo is None and recent is not None and now - self._last_loss > CLEAN_WINDOW:
+                    self._undo = (before, now, recent, capacity[0], capacity[1])
         self._aimd.estimate = min(self._aimd.estimate, float(self.max_bitrate))
         for cluster in list(self._clusters.values()):
             if newest_send > cluster.end + PROBE_END_MARGIN:
                 self._finish_probe(cluster, now)
+
+    def _received(self, received: list[tuple[float, float, int]], now: float) -> None:
+        """The received packets of one feedback, (arrival, send, size) in report order."""
+        least = math.inf
+        first_send = math.inf
+        last_send = -math.inf
+        bytes_ = 0
+        for arrival, send, size in received:
+            delay = arrival - send
+            if delay < least:
+                least = delay
+            if send < first_send:
+                first_send = send
+            if send > last_send:
+                last_send = send
+            bytes_ += size
+        self._note_queue(least, now)
+        received.sort(key=_ARRIVAL)  # stable: report order among equal arrivals
+        newest = received[-1][0]
+        delivered = self._delivered
+        delivered.append((received[0][0], newest, first_send, last_send, 8 * bytes_))
+        while delivered[0][1] < newest - CARRIED_WINDOW:
+            delivered.popleft()
+        # _AckedBitrate.add and _InterArrival.add, inlined on locals (see those classes).
+        acked = self._acked
+        bits = acked.bits
+        window_time = acked.window_time
+        prev = acked.prev
+        window = ACKED_FIRST_WINDOW if acked.first else ACKED_WINDOW
+        inter = self._inter
+        cur_first_send = inter.cur_first_send
+        cur_send = inter.cur_send
+        cur_first_arrival = inter.cur_first_arrival
+        cur_arrival = inter.cur_arrival
+        prev_send = inter.prev_send
+        prev_arrival = inter.prev_arrival
+        trend = self._trend
+        for arrival, send, size in received:
+            if prev >= 0:
+                gap = arrival - prev
+                if gap < 0:
+                    bits = 0.0
+                    window_time = 0.0
+                else:
+                    window_time += gap
+                    if gap > window:
+                        bits = 0.0
+                        window_time %= window
+            if arrival > prev:
+                prev = arrival
+            if window_time >= window:
+                sample = bits / window / 1000.0
+                window_time -= window
+                bits = 0.0
+                acked.first = False
+                window = ACKED_WINDOW
+                acked._sample(sample)
+            bits += size * 8
+            # -- inter-arrival grouping
+            if cur_first_send < 0:
+                cur_first_send = cur_send = send
+                cur_first_arrival = cur_arrival = arrival
+                continue
+            if send < cur_first_send:
+                continue  # reordered behind its group: ignored, as gcc-02 §5.2 allows
+            d_send = send - cur_send
+            if d_send == 0:
+                new_group = False
+            else:
+                d_arrival = arrival - cur_arrival
+                if (
+                    d_arrival - d_send < 0
+                    and d_arrival <= BURST_INTERVAL
+                    and arrival - cur_first_arrival < BURST_MAX_DURATION
+                ):
+                    new_group = False
+                else:
+                    new_group = send - cur_first_send > BURST_INTERVAL
+            if new_group:
+                if prev_send >= 0:
+                    g_send = cur_send - prev_send
+                    g_arrival = cur_arrival - prev_arrival
+                    if g_arrival - g_send > ARRIVAL_JUMP or g_arrival < 0:
+                        prev_send = -1.0
+                        prev_arrival = 0.0
+                        cur_first_send = cur_send = send
+                        cur_first_arrival = cur_arrival = arrival
+                        continue
+                    trend.update(g_send, g_arrival, arrival)
+                prev_send = cur_send
+                prev_arrival = cur_arrival
+                cur_first_send = cur_send = send
+                cur_first_arrival = cur_arrival = arrival
+                continue
+            if send > cur_send:
+                cur_send = send
+            if arrival > cur_arrival:
+                cur_arrival = arrival
+        acked.bits = bits
+        acked.window_time = window_time
+        acked.prev = prev
+        inter.cur_first_send = cur_first_send
+        inter.cur_send = cur_send
+        inter.cur_first_arrival = cur_first_arrival
+        inter.cur_arrival = cur_arrival
+        inter.prev_send = prev_send
+        inter.prev_arrival = prev_arrival
+
+    def _sent_since(self, start: float, now: float) -> float:
+        """Bits per second sent from ``start`` to ``now`` (0 until 200 ms have passed), read
+        back from the send history."""
+        if now - start < 0.2:
+            return 0.0
+        history = self.history
+        seq = (self.next_seq - 1) & 0xFFFF
+        bits = 0
+        for _ in range(HISTORY_SIZE):
+            entry = history[seq & HISTORY_MASK]
+            if entry is None or entry[0] != seq or entry[1] < start:
+                break
+            bits += entry[2] * 8
+            seq = (seq - 1) & 0xFFFF
+        return bits / (now - start)
+
+    def _doubted(self) -> float | None:
+        """The rate an overuse is not trusted to cut the estimate below, or None when it is
+        trusted (see the module docstring). Doubted: no packet was reported lost for
+        ``CLEAN_WINDOW`` and the link delivered less than the estimate over the last
+        ``CARRIED_WINDOW`` of arrival time — the sender was app-limited, so the link carried
+        everything it was asked to. The rate: what was delivered then, or the last successful
+        probe's result if higher (no trusted decrease since)."""
+        if self._last_loss >= self._last_feedback - CLEAN_WINDOW:
+            return None
+        delivered = self._delivered
+        if not delivered:
+            return None
+        newest = delivered[-1][1]
+        while delivered and delivered[0][0] < newest - CARRIED_WINDOW:
+            delivered.popleft()
+        if not delivered:
+            return None
+        span = newest - delivered[0][0]
+        if span < CARRIED_WINDOW / 2:
+            return None
+        sent_span = max(e[3] for e in delivered) - min(e[2] for e in delivered)
+        if sent_span < DELIVERY_RATIO * span:
+            return None  # delivered slower than sent: a queue grew at the link
+        rate = sum(e[4] for e in delivered) / span
+        if rate >= self._aimd.estimate:
+            return None
+        return max(rate * CARRIED_HEADROOM, float(self._proven))
 
     def _note_queue(self, delay: float, now: float) -> None:
         """Track the path's base one-way delay (a minimum over 5 … 10 s; the receiver's clock
@@ -786,6 +1091,7 @@ class DownlinkEstimator:
         self._last_probe_end = now
         self._probe_ok = result >= PROBE_SUCCESS_RATIO * cluster.bitrate
         if self._probe_ok:
+            self._proven = max(self._proven, result)
             self._probe_backoff = self._probe_wait = PROBE_BACKOFF_MIN
         else:
             self._probe_wait = self._probe_backoff
@@ -864,6 +1170,7 @@ class DownlinkEstimator:
         elif fraction > LOSS_HIGH:
             if now - self._last_loss_decrease >= LOSS_DECREASE_INTERVAL + self._rtt:
                 self._last_loss_decrease = now
+                self._proven = 0
                 self._last_decrease = now
                 base = min(self._loss_based, float(self.estimate))
                 recent = self._acked.recent if self._twcc_seen else None
@@ -901,6 +1208,7 @@ class DownlinkEstimator:
             "rtt": self._rtt,
             "queue_delay": round(self._queue_delay, 4),
             "feedbacks": self._feedbacks,
+            "undone": self._undone,
             "probe_bitrate": self._probe_bitrate,
             "probe_result": self._probe_result,
         }

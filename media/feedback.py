@@ -25,7 +25,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .rtp import ReportBlock, seq_diff
 
@@ -197,13 +197,33 @@ class NackTracker:
     16-bit and compared wrap-aware (``seq_diff``).
     """
 
-    __slots__ = ("_entries", "_newest", "_rng")
+    __slots__ = (
+        "_entries",
+        "_newest",
+        "_rng",
+        "asked",
+        "given_up",
+        "on_give_up",
+        "recovered",
+        "repeated",
+    )
 
     def __init__(self, rng: random.Random | None = None) -> None:
         # seq → [first ask, last ask, asks, wait factor], in order of first ask.
         self._entries: dict[int, list[float]] = {}
         self._newest: int | None = None
         self._rng = rng or random.Random()
+        self.asked = 0
+        """Packets added (asked for a first time)."""
+        self.repeated = 0
+        """Asks again (``due``'s answers)."""
+        self.recovered = 0
+        """Asked-for packets that arrived after all."""
+        self.given_up = 0
+        """Asked-for packets forgotten without arriving (age, tries, or the memory bound)."""
+        self.on_give_up: Callable[[int, list[float], float], None] | None = None
+        """Told (seq, [first ask, last ask, asks, wait factor], now) of each packet given up:
+        the trace of what stays missing for every subscriber."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -220,19 +240,31 @@ class NackTracker:
             if seq in entries:
                 continue
             entries[seq] = [now, now, 1.0, 1.0 + NACK_JITTER * rng.random()]
+            self.asked += 1
             newest = self._newest
             if newest is None or seq_diff(seq, newest) > 0:
                 self._newest = seq
         while len(entries) > NACK_MAX_TRACKED:
-            del entries[next(iter(entries))]
+            oldest = next(iter(entries))
+            self._give_up(oldest, entries.pop(oldest), now)
 
-    def received(self, seq: int) -> None:
-        """A packet arrived (first time or retransmitted): it is no longer missing."""
+    def _give_up(self, seq: int, entry: list[float], now: float) -> None:
+        self.given_up += 1
+        if self.on_give_up is not None:
+            self.on_give_up(seq, entry, now)
+
+    def received(self, seq: int) -> list[float] | None:
+        """A packet arrived (first time or retransmitted): it is no longer missing. Its entry
+        ([first ask, last ask, asks, wait factor]) when it had been asked for."""
         newest = self._newest
         if newest is None or 0 < ((seq - newest) & 0xFFFF) < 0x8000:
             self._newest = seq
         if self._entries:
-            self._entries.pop(seq, None)
+            entry = self._entries.pop(seq, None)
+            if entry is not None:
+                self.recovered += 1
+            return entry
+        return None
 
     def due(self, now: float, rtt: float) -> list[int]:
         """The packets to ask for again now (in order of first ask); forgets the hopeless."""
@@ -257,7 +289,8 @@ class NackTracker:
                 entry[3] = 1.0 + NACK_JITTER * rng.random()
                 out.append(seq)
         for seq in dropped:
-            del entries[seq]
+            self._give_up(seq, entries.pop(seq), now)
+        self.repeated += len(out)
         return out
 
 

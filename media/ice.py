@@ -11,7 +11,14 @@ in the networks its operator expects. So:
 * a ``public_address`` (1:1 NAT, as on cloud servers) replaces the host address in the
   candidates the server announces, while the sockets stay bound to the private address;
 * remote candidates, incoming STUN checks and every outgoing datagram are limited to
-  ``accept_networks``;
+  ``accept_networks``; loopback, link-local, multicast, unspecified and broadcast addresses
+  only when a network the operator named (not the catch-all default) contains them — else a
+  participant could make the server send STUN checks to its own loopback services or to
+  link-local neighbours. Addresses of the school's LAN stay accepted by default (phones on the
+  school's Wi-Fi reach the server through them, and a browser on the server's own machine
+  offers the server's address); ``--ice-accept`` narrows them;
+* trickled candidates are counted per connection and refused beyond ``candidates_per_pc``
+  (``media.transport``);
 * a remote ``a=end-of-candidates`` is never applied from an SDP: browsers hide their addresses
   behind mDNS names (which the server drops) until a page may use the camera or microphone, so
   a listening phone's candidate list is empty and ICE works only from the peer-reflexive
@@ -36,6 +43,19 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CANDIDATE_LINE = re.compile(r"^(a=)?candidate:(\S+) (\d+) (\S+) (\d+) (\S+) (\d+) typ (\S+)(.*)$")
 
 
+def is_special(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Addresses no participant's candidate may name unless the operator named them: this
+    host's loopback, link-local neighbours, multicast groups, the unspecified address and the
+    IPv4 broadcast."""
+    return (
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip == ipaddress.IPv4Address("255.255.255.255")
+    )
+
+
 @dataclass(frozen=True)
 class IceSettings:
     addresses: tuple[str, ...] | None = None
@@ -52,6 +72,9 @@ class IceSettings:
     stun_servers: tuple[str, ...] = ()
     turn_servers: tuple[tuple[str, str, str], ...] = ()
     """(url, username, credential) of each TURN server."""
+    candidates_per_pc: int = 50
+    """Trickled candidates one connection may send, accepted or not (``too_many_candidates``
+    beyond): a browser has a handful of addresses, and each accepted one costs STUN checks."""
 
     @classmethod
     def loopback(cls) -> IceSettings:
@@ -62,12 +85,19 @@ class IceSettings:
         )
 
     def accepts(self, host: str) -> bool:
-        """Whether a remote address lies in the accepted networks."""
+        """Whether a remote address lies in the accepted networks (special addresses only in
+        a named network: see the module docstring)."""
         try:
             ip = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
             return False
-        return any(ip.version == net.version and ip in net for net in self.accept_networks)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        special = is_special(ip)
+        return any(
+            ip.version == net.version and ip in net and (not special or net.prefixlen > 0)
+            for net in self.accept_networks
+        )
 
     def accepts_candidate_line(self, line: str) -> bool:
         """Whether a remote ``candidate:`` line is one the server will try.

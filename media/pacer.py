@@ -20,6 +20,8 @@ pion's pacer are the usual shape):
 * the queue is bounded (``MAX_QUEUE_SECONDS`` at the current rate, ``MAX_QUEUE_PACKETS``):
   a packet past the bound is refused and counted — the allocator pauses video long before
   that, so the bound only matters while a link collapses;
+* a paused video's queued packets are taken out (``remove``): a subscriber resumes at a
+  keyframe, so they would only delay the audio behind them at the link;
 * probes (padding at a chosen rate, to find out whether a link has recovered) are paced like
   video, at the probe's rate, and only while nothing media waits.
 
@@ -31,6 +33,7 @@ is assigned in send order.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 PACING_FACTOR = 1.25
@@ -166,6 +169,20 @@ class Pacer:
     def queue_delay(self) -> float:
         """Seconds the queued bytes need at the pacing rate."""
         return self.queued_bytes / self._rate
+
+    def remove(self, unwanted: Callable[[Any], bool]) -> list[Any]:
+        """Take the queued items ``unwanted`` picks out of the queue (the others keep their
+        order): the items taken, oldest first."""
+        kept: deque[tuple[Any, int]] = deque()
+        taken = []
+        for item, size in self.queue:
+            if unwanted(item):
+                taken.append(item)
+                self.queued_bytes -= size
+            else:
+                kept.append((item, size))
+        self.queue = kept
+        return taken
 
     def clear(self) -> list[Any]:
         """Forget the queue (a consumer paused or closed): the items that were waiting."""

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
 from .service import ConsumerInfo, DownlinkChange, MediaError, MediaService, Offer, ProducerInfo
+from .turn import TurnSettings
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ __all__ = [
     "MediaPort",
     "Offer",
     "ProducerInfo",
+    "TurnSettings",
 ]
 
 #: What the media plane tells the control plane.

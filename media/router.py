@@ -41,6 +41,7 @@ its data saver and its downlink's allocation (``media.allocation``) together.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +54,12 @@ from .rtx import payload as rtx_payload
 from .rtx import unwrap as unwrap_rtx
 
 if TYPE_CHECKING:
+    from .policing import Policer
     from .transport import PublishTransport, SubscribeTransport
+
+trace = logging.getLogger("media.trace")
+"""Repair and bandwidth decisions, one line each with its time, at debug level (``lophoc serve
+--trace-media``): what a benchmark lines up with what a student saw and heard."""
 
 HISTORY_SIZE = 1024
 """Packets kept per producer for retransmission (≈ 1 s of 800 kbps video plus slack)."""
@@ -102,16 +108,24 @@ class Counters:
         "nacks_for_rtx",
         "nacks_received",
         "paced_dropped",
+        "paced_unqueued",
         "padding_packets",
+        "policed_bytes",
+        "policed_packets",
         "probes",
         "received_packets",
         "refused_destinations",
         "retransmissions_refused",
+        "retransmissions_unavailable",
         "retransmitted_packets",
         "rtx_duplicates",
         "rtx_padding_dropped",
         "rtx_received",
         "transport_feedback",
+        "upstream_given_up",
+        "upstream_nack_repeats",
+        "upstream_nacked",
+        "upstream_recovered",
     )
 
     dropped_malformed: int
@@ -128,16 +142,24 @@ class Counters:
     nacks_for_rtx: int
     nacks_received: int
     paced_dropped: int
+    paced_unqueued: int
     padding_packets: int
+    policed_bytes: int
+    policed_packets: int
     probes: int
     received_packets: int
     refused_destinations: int
     retransmissions_refused: int
+    retransmissions_unavailable: int
     retransmitted_packets: int
     rtx_duplicates: int
     rtx_padding_dropped: int
     rtx_received: int
     transport_feedback: int
+    upstream_given_up: int
+    upstream_nack_repeats: int
+    upstream_nacked: int
+    upstream_recovered: int
 
     def __init__(self) -> None:
         for name in self.__slots__:
@@ -167,6 +189,7 @@ class Producer:
         red: RedSource | None = None,
         rtx_ssrc: int | None = None,
         rtx_payload_type: int | None = None,
+        policer: Policer | None = None,
     ) -> None:
         self.id = producer_id
         self.mid = mid  # the publisher's media section
@@ -187,7 +210,9 @@ class Producer:
         self.is_keyframe_start = keyframe_detector(codec.name)
         self.stats = ReceiveStats(codec.clock_rate)
         self.nacks = NackTracker()  # asked again by the publish transport's NACK timer
+        self.nacks.on_give_up = self._gave_up
         self.keyframes = KeyframeThrottle(keyframe_interval)
+        self.policer = policer  # media.policing: drops what is far above the negotiated rate
         # Retransmission history: slot = seq & mask → (seq, arrival time, packet bytes).
         self.history: list[tuple[int, float, bytes] | None] = [None] * HISTORY_SIZE
         # The publisher's latest sender report: (NTP timestamp, RTP timestamp).
@@ -218,15 +243,34 @@ class Producer:
         if offset > n or n < 12 or (b0 & 0x20 and (data[-1] == 0 or offset + data[-1] > n)):
             COUNTERS.dropped_malformed += 1
             return
+        policer = self.policer
+        if policer is not None and not policer.admit(n, now):
+            COUNTERS.policed_packets += 1
+            COUNTERS.policed_bytes += n
+            return
         _, b1, seq, ts, _ = HEADER.unpack_from(data)
         self.packets += 1
         self.octets += n - offset
         self.last_packet_at = now
         missing = self.stats.add(seq, ts, now)
+        nacks = self.nacks
         if missing:
             self.transport.send_nack(self.ssrc, missing)
-            self.nacks.add(missing, now)
-        self.nacks.received(seq)
+            asked = nacks.asked
+            nacks.add(missing, now)
+            COUNTERS.upstream_nacked += nacks.asked - asked
+        recovered = nacks.received(seq)
+        if recovered is not None:
+            COUNTERS.upstream_recovered += 1
+            if trace.isEnabledFor(logging.DEBUG):
+                trace.debug(
+                    "t=%.3f producer %s: seq %d came %.0f ms after its first NACK (%d asks)",
+                    now,
+                    self.id,
+                    seq,
+                    (now - recovered[0]) * 1000,
+                    recovered[2],
+                )
         self.history[seq & HISTORY_MASK] = (seq, now, data)
         if self.paused:
             return
@@ -287,6 +331,18 @@ class Producer:
         jitter = self.stats.jitter_state()
         self.receive(original, now)
         self.stats.restore_jitter(jitter)
+
+    def _gave_up(self, seq: int, entry: list[float], now: float) -> None:
+        COUNTERS.upstream_given_up += 1
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "t=%.3f producer %s: gave up on seq %d after %d asks, %.0f ms",
+                now,
+                self.id,
+                seq,
+                entry[2],
+                (now - entry[0]) * 1000,
+            )
 
     def measure(self, now: float) -> float:
         """Update ``bitrate`` from what arrived since the last call (an average smoothed over
@@ -443,8 +499,9 @@ class Consumer:
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's
         budget (RFC 4585 §6.2.1: a NACK storm stays a bounded trickle). Audio is never
-        retransmitted: no subscriber negotiates NACK for it, and RED carries its repair."""
-        if self.audio:
+        retransmitted: no subscriber negotiates NACK for it, and RED carries its repair. Nor
+        is a paused video: it resumes at a keyframe, which needs none of what came before."""
+        if self.audio or self.paused:
             return
         producer = self.producer
         for out_seq in out_seqs:
@@ -454,6 +511,20 @@ class Consumer:
             seq = (out_seq - self.seq_offset) & 0xFFFF
             data = producer.packet_from_history(seq, now)
             if data is None:
+                COUNTERS.retransmissions_unavailable += 1
+                if trace.isEnabledFor(logging.DEBUG):
+                    entry = producer.history[seq & HISTORY_MASK]
+                    trace.debug(
+                        "t=%.3f consumer %s: NACK for seq %d unanswerable (%s)",
+                        now,
+                        self.id,
+                        seq,
+                        "still asked upstream"
+                        if seq in producer.nacks
+                        else f"in history {now - entry[1]:.3f} s"
+                        if entry is not None and entry[0] == seq
+                        else "never arrived",
+                    )
                 continue
             if not self.retransmit_budget.take(now):
                 COUNTERS.retransmissions_refused += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from itertools import accumulate
 
 RTP_VERSION_BITS = 0x80
 HEADER = struct.Struct("!BBHII")
@@ -406,7 +407,6 @@ a subscriber at most ~1000 packets a second, so a genuine report holds a few hun
 claim is refused (it would cost the parser work for bytes a subscriber made up)."""
 
 
-@dataclass(frozen=True, slots=True)
 class TransportFeedback:
     """One transport-wide feedback packet.
 
@@ -414,12 +414,73 @@ class TransportFeedback:
     sequence number and the arrival time in seconds on the receiver's clock (reference time plus
     the receive deltas), or ``None`` for a packet reported as not received. Arrival times are
     exact multiples of 250 µs; only their differences mean anything to the sender.
+
+    The parser fills ``arrivals`` instead — the same arrival times (or ``None``) of
+    ``base_seq``, ``base_seq + 1``, … — and ``packets`` is then built only when read: the
+    estimator walks ``arrivals`` without a tuple per packet. Built from ``packets`` (any
+    sequence numbers, in any order), ``arrivals`` is None.
     """
 
-    base_seq: int
-    feedback_count: int
-    reference_time: float
-    packets: tuple[tuple[int, float | None], ...]
+    __slots__ = ("_packets", "arrivals", "base_seq", "feedback_count", "reference_time")
+
+    def __init__(
+        self,
+        base_seq: int,
+        feedback_count: int,
+        reference_time: float,
+        packets: tuple[tuple[int, float | None], ...] | None = None,
+        *,
+        arrivals: list[float | None] | None = None,
+    ) -> None:
+        if (packets is None) == (arrivals is None):
+            raise ValueError("a transport feedback has either packets or arrivals")
+        self.base_seq = base_seq
+        self.feedback_count = feedback_count
+        self.reference_time = reference_time
+        self._packets = None if packets is None else tuple(packets)
+        self.arrivals = arrivals
+
+    @property
+    def packets(self) -> tuple[tuple[int, float | None], ...]:
+        if self._packets is None:
+            base = self.base_seq
+            assert self.arrivals is not None
+            self._packets = tuple(((base + i) & 0xFFFF, a) for i, a in enumerate(self.arrivals))
+        return self._packets
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.base_seq, self.feedback_count, self.reference_time, self.packets)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransportFeedback):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"TransportFeedback(base_seq={self.base_seq}, feedback_count={self.feedback_count}, "
+            f"reference_time={self.reference_time}, packets={self.packets!r})"
+        )
+
+
+def _vector_table(bits: int, symbols: int) -> list[bytes]:
+    """Status symbols of every value of ``symbols`` × ``bits`` bits, first symbol highest."""
+    mask = (1 << bits) - 1
+    return [
+        bytes((v >> (bits * (symbols - 1 - k))) & mask for k in range(symbols))
+        for v in range(1 << (bits * symbols))
+    ]
+
+
+# A status vector chunk decoded by table, in two halves: fourteen 1-bit symbols as 7 + 7, seven
+# 2-bit symbols as 4 + 3 (RFC draft §3.1.4); a run length chunk as one repeated byte.
+_ONE_BIT_7 = _vector_table(1, 7)
+_TWO_BIT_4 = _vector_table(2, 4)
+_TWO_BIT_3 = _vector_table(2, 3)
+_RUNS = [bytes([s]) for s in range(4)]
 
 
 def _parse_transport_feedback(fci: bytes) -> TransportFeedback:
@@ -434,7 +495,7 @@ def _parse_transport_feedback(fci: bytes) -> TransportFeedback:
     # work proportional to it is done.
     if count > TWCC_MAX_STATUS_COUNT:
         raise MalformedPacket("transport feedback reports too many packets")
-    symbols = bytearray()
+    symbols = b""
     pos = 8
     while len(symbols) < count:
         if pos + 2 > n:
@@ -447,43 +508,42 @@ def _parse_transport_feedback(fci: bytes) -> TransportFeedback:
             run = chunk & _TWCC_MAX_RUN
             if run == 0:
                 raise MalformedPacket("transport feedback run length chunk of length 0")
-            if symbol == 3 and run:
+            if symbol == 3:
                 raise MalformedPacket("transport feedback uses the reserved status symbol")
-            symbols.extend(bytes([symbol]) * min(run, left))
+            symbols += _RUNS[symbol] * (run if run < left else left)
         elif not chunk & 0x4000:
-            for i in range(min(14, left)):
-                symbols.append((chunk >> (13 - i)) & 0x01)
+            vector = _ONE_BIT_7[(chunk >> 7) & 0x7F] + _ONE_BIT_7[chunk & 0x7F]
+            symbols += vector if left >= 14 else vector[:left]
         else:
-            for i in range(min(7, left)):
-                symbol = (chunk >> (12 - 2 * i)) & 0x03
-                if symbol == 3:
-                    raise MalformedPacket("transport feedback uses the reserved status symbol")
-                symbols.append(symbol)
+            vector = _TWO_BIT_4[(chunk >> 6) & 0xFF] + _TWO_BIT_3[chunk & 0x3F]
+            if left < 7:
+                vector = vector[:left]
+            if 3 in vector:
+                raise MalformedPacket("transport feedback uses the reserved status symbol")
+            symbols += vector
+    small = symbols.count(TWCC_SMALL_DELTA)
+    large = symbols.count(TWCC_LARGE_DELTA)
+    if pos + small + 2 * large > n:
+        raise MalformedPacket("transport feedback receive deltas are truncated")
     ticks = reference * TWCC_TICKS_PER_REFERENCE
-    packets: list[tuple[int, float | None]] = []
-    for i, symbol in enumerate(symbols):
-        seq = (base_seq + i) & 0xFFFF
-        if symbol == TWCC_NOT_RECEIVED:
-            packets.append((seq, None))
-            continue
-        if symbol == TWCC_SMALL_DELTA:
-            if pos >= n:
-                raise MalformedPacket("transport feedback receive deltas are truncated")
-            ticks += fci[pos]
-            pos += 1
-        else:
-            if pos + 2 > n:
-                raise MalformedPacket("transport feedback receive deltas are truncated")
-            delta = (fci[pos] << 8) | fci[pos + 1]
-            ticks += delta - 0x10000 if delta & 0x8000 else delta
-            pos += 2
-        packets.append((seq, ticks * TWCC_DELTA_UNIT))
-    return TransportFeedback(
-        base_seq=base_seq,
-        feedback_count=fb_count,
-        reference_time=reference * TWCC_REFERENCE_UNIT,
-        packets=tuple(packets),
-    )
+    unit = TWCC_DELTA_UNIT
+    arrivals: list[float | None]
+    if small == count:  # everything received, every delta one byte: the common report
+        arrivals = [t * unit for t in accumulate(fci[pos : pos + count], initial=ticks)]
+        del arrivals[0]
+    else:
+        arrivals = [None] * count
+        for i, symbol in enumerate(symbols):
+            if symbol == TWCC_SMALL_DELTA:
+                ticks += fci[pos]
+                pos += 1
+                arrivals[i] = ticks * unit
+            elif symbol:
+                delta = (fci[pos] << 8) | fci[pos + 1]
+                ticks += delta - 0x10000 if delta & 0x8000 else delta
+                pos += 2
+                arrivals[i] = ticks * unit
+    return TransportFeedback(base_seq, fb_count, reference * TWCC_REFERENCE_UNIT, arrivals=arrivals)
 
 
 def _twcc_chunks(symbols: list[int]) -> list[int]:
@@ -572,9 +632,11 @@ def build_transport_feedback(
     return struct.pack("!BBH", 0x80 | RTPFB_TWCC, RTCP_RTPFB, len(body) // 4) + bytes(body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Feedback:
-    """One RTCP packet, reduced to what the SFU acts on."""
+    """One RTCP packet, reduced to what the SFU acts on. Not frozen: one is made for every
+    RTCP packet a subscriber sends (transport-wide feedback every 50–100 ms), and a frozen
+    dataclass pays ``object.__setattr__`` per field; nothing changes one after parsing."""
 
     kind: str  # "sr", "rr", "pli", "fir", "nack", "remb", "twcc", "bye", "other"
     sender_ssrc: int = 0

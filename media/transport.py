@@ -50,13 +50,14 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from . import _aiortc
 from .allocation import Allocation, Allocator, Track
-from .bwe import DownlinkEstimator, probe_cluster_bytes
+from .bwe import HISTORY_MASK, DownlinkEstimator, probe_cluster_bytes
 from .extensions import answered_transport_cc, offer_transport_cc
 from .feedback import reflected_fraction_lost
 from .ice import IceSettings
 from .pacer import Pacer
+from .policing import Policer
 from .red import RedSink, RedSource
-from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream
+from .router import COUNTERS, WIRE_OVERHEAD, Codec, Consumer, Producer, RtxStream, trace
 from .rtp import (
     HEADER,
     ReportBlock,
@@ -150,6 +151,7 @@ class Transport:
         self.closed = False
         self.connected = False
         self.candidates_added = 0
+        self.candidates_offered = 0  # trickled, accepted or not
         self._on_state = on_state
         self._dtls: Any = None
         self._rx: Any = None
@@ -277,6 +279,11 @@ class Transport:
                     END_OF_CANDIDATES_PATIENCE, self._patience_over
                 )
             return True
+        if self.candidates_offered >= self.ice.candidates_per_pc:
+            raise MediaError(
+                "too_many_candidates", "This connection has sent too many ICE candidates."
+            )
+        self.candidates_offered += 1
         line = str(candidate.get("candidate") or "")
         if line.startswith("a="):
             line = line[2:]
@@ -462,6 +469,16 @@ def _reflect_loss(producer: Producer, block: ReportBlock) -> ReportBlock:
     return dataclasses.replace(block, fraction_lost=fraction)
 
 
+def _unsent_tail(next_seq: int, unsent: set[int]) -> int:
+    """The first of the numbers just before ``next_seq`` that all are in ``unsent`` (16-bit):
+    where a stream's numbering can start again."""
+    seq = next_seq
+    while unsent and (seq - 1) & 0xFFFF in unsent:
+        seq = (seq - 1) & 0xFFFF
+        unsent.discard(seq)
+    return seq
+
+
 class PublishTransport(Transport):
     """A participant's own tracks, coming in. The client offers; the server answers."""
 
@@ -541,6 +558,7 @@ class PublishTransport(Transport):
                 red=RedSource(red[0], red[1]) if red and red[1] == main.payloadType else None,
                 rtx_ssrc=_rtx_ssrc(media),
                 rtx_payload_type=rtx_type,
+                policer=Policer.for_stream(media.kind, self.max_video_bitrate),
             )
             producer.on_keyframe_request = self._defer_keyframe
             self.producers.append(producer)
@@ -602,6 +620,7 @@ class PublishTransport(Transport):
             if producer.closed:
                 continue
             due = producer.nacks.due(now, self.rtt)
+            COUNTERS.upstream_nack_repeats += len(due)
             for i in range(0, len(due), NACK_BATCH):
                 self.send_rtcp(build_nack(self.rtcp_ssrc, producer.ssrc, due[i : i + NACK_BATCH]))
             tracked = tracked or len(producer.nacks) > 0
@@ -750,7 +769,6 @@ class SubscribeTransport(Transport):
         self.pacer = Pacer(self.estimator.estimate)
         self._tcc_word = 0  # (id << 4 | len-1) << 24 of the transport-wide-cc element, or 0
         self._ast_word = (_aiortc.ABS_SEND_TIME_ID << 4 | 2) << 24
-        self._tseq = 0
         self._drain_handle: object | None = None  # set while DRAINS will call _drain
         self._retransmitted = 0  # bytes since the last allocation
 
@@ -890,6 +908,24 @@ class SubscribeTransport(Transport):
             consumer.resume()
         elif not consumer.paused:
             consumer.pause()
+            if not consumer.audio:
+                self._unqueue(consumer)
+
+    def _unqueue(self, consumer: Consumer) -> None:
+        """Take a paused video's packets out of the pacer's queue: it resumes at a keyframe,
+        so they are worth nothing to the subscriber and would hold its audio back at the link.
+        Numbers that never went out at the end of a stream's numbering are given out again,
+        so the subscriber sees no gap there."""
+        rtx = consumer.rtx
+        taken = self.pacer.remove(lambda item: item[0] is consumer or item[0] is rtx)
+        if not taken:
+            return
+        COUNTERS.paced_unqueued += len(taken)
+        consumer.next_seq = _unsent_tail(
+            consumer.next_seq, {t[3] for t in taken if t[0] is consumer}
+        )
+        if rtx is not None:
+            rtx.next_seq = _unsent_tail(rtx.next_seq, {t[3] for t in taken if t[0] is rtx})
 
     def set_video_view(self, view: frozenset[str] | None) -> None:
         """Forward only the video of these publishers (``None``: all); see ``wants``."""
@@ -963,8 +999,9 @@ class SubscribeTransport(Transport):
         """Write the packet's header and extensions, protect and send it; ``size`` is what it
         costs on the wire (``WIRE_OVERHEAD`` plus the payload), as the pacer charged it."""
         if consumer.transport_cc:
-            tseq = self._tseq
-            self._tseq = (tseq + 1) & 0xFFFF
+            estimator = self.estimator
+            tseq = estimator.next_seq
+            estimator.next_seq = (tseq + 1) & 0xFFFF
             packet = (
                 EXT_HEADER.pack(
                     0x90 | padding,
@@ -978,7 +1015,8 @@ class SubscribeTransport(Transport):
                 )
                 + payload
             )
-            self.estimator.on_sent(tseq, size, now, cluster)
+            # DownlinkEstimator.on_sent, inlined: this runs for every packet.
+            estimator.history[tseq & HISTORY_MASK] = (tseq, now, size, cluster)
         elif consumer.abs_send_time:
             packet = (
                 EXT_HEADER.pack(
@@ -1040,6 +1078,16 @@ class SubscribeTransport(Transport):
         cluster = self.estimator.start_probe(bitrate, now, total)
         self._probe = _Probe(cluster, bitrate, now, total, consumer)
         COUNTERS.probes += 1
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "t=%.3f subscriber %s: probe %d at %d bit/s, %d bytes; estimate %d",
+                now,
+                self.participant_id,
+                cluster,
+                bitrate,
+                total,
+                estimate,
+            )
         self._send_probe()
 
     def _send_probe(self) -> None:
@@ -1131,10 +1179,46 @@ class SubscribeTransport(Transport):
                     COUNTERS.allocation_holds += 1
                 else:
                     COUNTERS.allocation_resumes += 1
+                if trace.isEnabledFor(logging.DEBUG):
+                    trace.debug(
+                        "t=%.3f subscriber %s: %s %s; estimate %d, available %d, queue %.3f s;"
+                        " estimator %s",
+                        now,
+                        self.participant_id,
+                        "hold" if held else "resume",
+                        consumer.producer.id,
+                        estimate,
+                        allocation.available,
+                        self.pacer.queue_delay(),
+                        self.estimator.snapshot(),
+                    )
                 self._apply(consumer)
+        if trace.isEnabledFor(logging.DEBUG):
+            snap = self.estimator.snapshot()
+            trace.debug(
+                "t=%.3f subscriber %s: tick estimate %d (delay %s, loss %s, acked %s, loss %s,"
+                " %s) available %d wanted %d queue %.3f s sent %d held %d probe %s/%s",
+                now,
+                self.participant_id,
+                estimate,
+                snap["delay_based"],
+                snap["loss_based"],
+                snap["acked_bitrate"],
+                snap["loss_fraction"],
+                snap["detector"],
+                allocation.available,
+                allocation.wanted,
+                self.pacer.queue_delay(),
+                int(self.sent_bitrate),
+                len(allocation.held),
+                snap["probe_bitrate"],
+                snap["probe_result"],
+            )
         if self._probe is None and self.connected:
             rate = self.estimator.next_probe(
-                now, allocation.wanted, app_limited=bool(allocation.held)
+                now,
+                max(allocation.wanted, allocation.resume),
+                app_limited=bool(allocation.held),
             )
             if rate:
                 self._start_probe(rate, now)
@@ -1246,6 +1330,21 @@ class SubscribeTransport(Transport):
                 COUNTERS.transport_feedback += 1
                 if fb.twcc is not None:
                     estimator.on_transport_feedback(fb.twcc, now)
+                    if trace.isEnabledFor(logging.DEBUG):
+                        snap = estimator.snapshot()
+                        trace.debug(
+                            "t=%.3f subscriber %s: feedback of %d packets: delay-based %d,"
+                            " trend %s (threshold %s) %s, queue %s s, acked %s",
+                            now,
+                            self.participant_id,
+                            len(fb.twcc.packets),
+                            snap["delay_based"],
+                            snap["modified_trend"],
+                            snap["threshold"],
+                            snap["detector"],
+                            snap["queue_delay"],
+                            snap["acked_bitrate"],
+                        )
             elif kind == "nack":
                 COUNTERS.nacks_received += 1
                 consumer = self.by_ssrc.get(fb.media_ssrcs[0])

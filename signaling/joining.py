@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from classroom.attendance import Attendee
@@ -212,6 +213,10 @@ async def welcome(session: Session, *, resumed: bool) -> dict[str, Any]:
         "resume_grace": session.limits.resume_grace,
         "resumed": resumed,
         "data_saver": me.data_saver,
+        # The TURN relay, with a credential minted for this participant (media.turn).
+        "ice_servers": session.turn.ice_servers(me.id, time.time())
+        if session.turn is not None
+        else [],
     }
 
 

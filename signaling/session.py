@@ -40,7 +40,7 @@ from classroom.errors import ClassroomError
 from classroom.lessons import LessonService
 from classroom.live import Event, LiveLesson, Participant
 from classroom.safety import SafetyService
-from media.port import MediaError, MediaPort
+from media.port import MediaError, MediaPort, TurnSettings
 
 from . import joining, messages, staff, tracks
 from .errors import CloseCode, SignalingError
@@ -74,7 +74,9 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         attendance: AttendanceRecorder | None = None,
         safety: SafetyService | None = None,
+        turn: TurnSettings | None = None,
     ) -> None:
+        self.turn = turn
         self.attendance = attendance
         self.safety = safety
         self.hub = hub

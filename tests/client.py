@@ -34,12 +34,19 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
         self.publish_pc: Any = None
         self.subscribe_pc: Any = None
-        self.receiver: Receiver | None = None
+        self._receiver: Receiver | None = None
         self.joined: dict[str, Any] = {}
         self.published: list[dict[str, Any]] = []
         self.closed = asyncio.Event()
         self.close_code: int | None = None
         self._answer_tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def receiver(self) -> Receiver:
+        """What this client's subscribe connection received (after ``subscribe()``)."""
+        if self._receiver is None:
+            raise AssertionError("this client has not subscribed")
+        return self._receiver
 
     async def connect(self, **kwargs: Any) -> Client:
         self.ws = await websockets.connect(self.url, max_size=None, **kwargs)
@@ -58,9 +65,9 @@ class Client:
                             fut.set_result(message["data"])
                             self._event_waiters.remove((name, fut))
                 else:
-                    fut = self._pending.pop(message.get("id"), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(message)
+                    pending = self._pending.pop(message.get("id"), None)
+                    if pending is not None and not pending.done():
+                        pending.set_result(message)
                     else:
                         self.untagged.append(message)
         except websockets.ConnectionClosed:
@@ -129,7 +136,7 @@ class Client:
 
     async def subscribe(self) -> dict[str, Any]:
         self.subscribe_pc = loopback_pc()
-        self.receiver = Receiver(self.subscribe_pc)
+        self._receiver = Receiver(self.subscribe_pc)
         data = await self.request("subscribe")
         if data.get("sdp"):
             await self._answer_offer(data)
@@ -143,8 +150,8 @@ class Client:
             await self.request("answer", sdp=pc.localDescription.sdp, version=offer["version"])
 
     async def close(self) -> None:
-        if self.receiver is not None:
-            await self.receiver.close()
+        if self._receiver is not None:
+            await self._receiver.close()
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
                 await pc.close()

@@ -16,7 +16,7 @@ import uvicorn
 
 from media.ice import IceSettings
 from web.app import create_app
-from web.config import Settings
+from web.config import Settings, uvicorn_config
 
 
 def free_port() -> int:
@@ -59,15 +59,7 @@ async def run_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[RunningS
         **overrides,
     )
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
-        log_level="warning",
-        lifespan="on",
-    )
+    config = uvicorn_config(settings, app, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
     for _ in range(200):

@@ -108,6 +108,7 @@ class Receiver:
                 frame = await track.recv()
                 self.frames_of[track] = self.frames_of.get(track, 0) + 1
                 if track.kind == "video":
+                    assert isinstance(frame, VideoFrame)
                     self.last_frame_of[track] = frame
                     self.video_frames.append(frame)
                     if len(self.video_frames) > 50:

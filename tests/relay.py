@@ -12,6 +12,7 @@ Directions: ``"ab"`` is what peer ``a`` sends to peer ``b``, ``"ba"`` the revers
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class UdpRelay:
         loop = asyncio.get_running_loop()
         for side in ("a", "b"):
             _, face = await loop.create_datagram_endpoint(
-                lambda side=side: _Face(relay, side), local_addr=("127.0.0.1", 0)
+                functools.partial(_Face, relay, side), local_addr=("127.0.0.1", 0)
             )
             relay.faces[side] = face
         return relay

@@ -9,6 +9,7 @@ import json
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.client import Client, ProtocolError
 from tests.conftest import RunningServer
@@ -111,9 +112,9 @@ async def test_a_flooding_socket_is_throttled_then_closed(server: RunningServer)
 
 async def test_a_foreign_origin_is_refused_before_anything_else(server: RunningServer) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(server.ws_url, origin="https://evil.example")
+        await websockets.connect(server.ws_url, origin=Origin("https://evil.example"))
     assert refused.value.response.status_code == 403
-    own = await websockets.connect(server.ws_url, origin=server.base_url)
+    own = await websockets.connect(server.ws_url, origin=Origin(server.base_url))
     await own.close()
 
 

@@ -101,6 +101,7 @@ async def test_view_limits_which_students_video_the_teacher_receives(
         assert await wait_for(lambda: receiver.video_track_showing(BLUE) is not None, timeout=15)
         green_track = receiver.video_track_showing(GREEN)
         blue_track = receiver.video_track_showing(BLUE)
+        assert green_track is not None and blue_track is not None
 
         green_id = green.joined["participant"]["id"]
         assert await teacher.request("view", video=[green_id]) == {"video": [green_id]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ async def test_students_and_guests_cannot_moderate(server: RunningServer) -> Non
     b = await student_in(server, lesson, "Bình")
     try:
         assert a.joined["participant"]["role"] == "guest"
-        for type_, fields in [
+        cases: list[tuple[str, dict[str, Any]]] = [
             ("mute", {"participant": pid(b), "kind": "audio"}),
             ("mute", {"participant": "students", "kind": "video"}),
             ("mute", {"participant": pid(teacher), "kind": "audio"}),
@@ -51,7 +52,8 @@ async def test_students_and_guests_cannot_moderate(server: RunningServer) -> Non
             ("settings", {"permissions": ["chat", "unmute", "video", "screen"]}),
             ("lower_hand", {"participant": pid(b)}),
             ("end_lesson", {}),
-        ]:
+        ]
+        for type_, fields in cases:
             assert await refused(a, type_, **fields) == "forbidden", (type_, fields)
         # Nothing changed: b is still here, the lesson unlocked, a still a guest.
         assert not [e for e in b.events if e["event"] in ("muted", "removed", "settings")]
@@ -77,12 +79,13 @@ async def test_a_moderator_moderates_but_cannot_end_the_lesson_or_touch_the_teac
         muted = asyncio.ensure_future(pupil.next_event("muted"))
         await helper.request("mute", participant=pid(pupil), kind="audio")
         assert (await muted) == {"kind": "audio", "by": pid(helper)}
-        for type_, fields in [
+        cases: list[tuple[str, dict[str, Any]]] = [
             ("end_lesson", {}),
             ("set_moderator", {"participant": pid(pupil), "moderator": True}),
             ("mute", {"participant": pid(teacher), "kind": "audio"}),
             ("remove", {"participant": pid(teacher)}),
-        ]:
+        ]
+        for type_, fields in cases:
             assert await refused(helper, type_, **fields) == "forbidden", type_
 
         back = await teacher.request("set_moderator", participant=pid(helper), moderator=False)

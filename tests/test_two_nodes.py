@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,9 +26,15 @@ async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[RunningServer, Runnin
     if not url:
         unavailable("LOPHOC_TEST_REDIS_URL is not set: skipping tests that need a Redis server")
     database = f"sqlite+aiosqlite:///{(tmp_path / 'shared.sqlite3').resolve()}"
+    # Nodes that share a database sign join links with one key, made once by the operator.
+    key = tmp_path / "link.key"
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32) + "\n")
+    shared = {"database_url": database, "redis_url": url, "link_key_file": key}
     async with (
-        run_server(tmp_path / "a", database_url=database, redis_url=url, node="node-a") as a,
-        run_server(tmp_path / "b", database_url=database, redis_url=url, node="node-b") as b,
+        run_server(tmp_path / "a", node="node-a", **shared) as a,
+        run_server(tmp_path / "b", node="node-b", **shared) as b,
     ):
         yield a, b
 

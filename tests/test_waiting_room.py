@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,14 +69,15 @@ async def test_a_waiting_guest_sees_and_receives_nothing_until_admitted(
             "already_connected": False,
         }
         # Everything but ping and leave is refused while waiting.
-        for type_, fields in [
+        cases: list[tuple[str, dict[str, Any]]] = [
             ("subscribe", {}),
             ("publish", {"sdp": "v=0"}),
             ("chat", {"text": "cho em vào"}),
             ("raise_hand", {"raised": True}),
             ("report_incident", {"category": "other"}),
             ("admit", {"participant": gid}),
-        ]:
+        ]
+        for type_, fields in cases:
             assert await refused(guest, type_, **fields) == "waiting", type_
         assert "time" in await guest.request("ping")
         # A latecomer who is let in straight away (the teacher's second device) is not
@@ -213,13 +215,14 @@ async def test_students_cannot_admit_and_see_no_knocks(guarded: RunningServer) -
     an = await join_by_link(guarded, cls, "HS001")
     try:
         assert an.joined["knocking"] == []
-        for type_, fields in [
+        cases: list[tuple[str, dict[str, Any]]] = [
             ("admit", {"participant": "all"}),
             ("deny", {"participant": "all"}),
             ("bans", {}),
             ("unban", {"ban": "b_x"}),
             ("moderation_log", {}),
-        ]:
+        ]
+        for type_, fields in cases:
             assert await refused(an, type_, **fields) == "forbidden", type_
     finally:
         for c in (teacher, an):

@@ -1,21 +1,23 @@
 """The records API: logins, teachers, classes, rosters, class lessons, join links, reports,
 and the safety records (incident reports, the moderation audit log).
 
-JSON in and out (CSV for rosters and report exports), errors as
+JSON in and out (a roster is imported from the school's file, CSV or ``.xlsx``, and exported
+as CSV; report exports are Excel ``.xlsx`` and CSV, in the language of ``?lang=vi|en``: see
+``classroom.exports``), errors as
 ``{"error": {"code", "message", ...}}`` with the ``classroom`` error codes.
 
 **Who may do what.** Every endpoint but ``/api/login`` and ``/api/logout`` needs a session:
 the ``lophoc_session`` cookie set at login (HttpOnly, SameSite=Strict, Secure over HTTPS) or
 ``Authorization: Bearer <token>``. Administrators manage teachers, classes and rosters and read
-every report; teachers see only the classes they teach, schedule their lessons, hand out and
-revoke links and close reports. Incidents and the audit log of a class lesson are read by its
-class's teachers and by administrators (the school's leadership); those of an ad-hoc lesson,
-which belongs to no class, by administrators only. Someone else's class or lesson answers
-``404 not_found``, the
-same as none at all, so ids cannot be probed. A request authenticated by cookie that changes
+every report; teachers see only the classes they teach, import those classes' rosters,
+schedule their lessons, hand out and revoke links and close reports. Incidents and the audit
+log of a class lesson are read by its class's teachers and by administrators (the school's
+leadership); those of an ad-hoc lesson, which belongs to no class, by administrators only.
+Someone else's class or lesson answers ``404 not_found``, the same as none at all, so ids
+cannot be probed. A request authenticated by cookie that changes
 something must come from this site (``Origin``), on top of SameSite.
 
-**Limits.** JSON bodies up to 16 KiB (as ``web.app``), roster CSV up to 1 MiB; both are cut off
+**Limits.** JSON bodies up to 16 KiB (as ``web.app``), roster files up to 1 MiB; both are cut off
 while reading, before the whole body is in memory. Responses are ``Cache-Control: no-store``:
 they carry personal data and links.
 """
@@ -34,10 +36,26 @@ from starlette.routing import Route
 
 from classroom.accounts import SESSION_LIFETIME, SchoolClass, User, UserRole, may_teach
 from classroom.errors import ClassroomError
+from classroom.exports import (
+    CSV_MEDIA_TYPE,
+    LANGUAGES,
+    XLSX_MEDIA_TYPE,
+    ExportFormat,
+    FileName,
+    Language,
+    class_file_name,
+    class_sheets,
+    content_disposition,
+    csv_bytes,
+    language_of,
+    lesson_file_name,
+    lesson_sheets,
+    xlsx_bytes,
+)
 from classroom.lessons import MAX_LESSON_LENGTH, Lesson, LessonService
 from classroom.links import JoinLink, LinkService, link_url
 from classroom.records import Records
-from classroom.reports import MAX_REPORT_RANGE, RosterLine, class_report_csv, lesson_report_csv
+from classroom.reports import MAX_REPORT_RANGE, RosterLine
 from classroom.rosters import MAX_ROSTER_BYTES, RosterEntry
 
 log = logging.getLogger(__name__)
@@ -45,7 +63,6 @@ log = logging.getLogger(__name__)
 MAX_JSON_BODY: Final = 16 * 1024
 MAX_CSV_BODY: Final = MAX_ROSTER_BYTES
 SESSION_COOKIE: Final = "lophoc_session"
-CSV_MEDIA_TYPE: Final = "text/csv; charset=utf-8"
 
 _STATUS: Final = {
     "bad_login": 401,
@@ -53,6 +70,8 @@ _STATUS: Final = {
     "forbidden": 403,
     "not_found": 404,
     "username_taken": 409,
+    "cannot_disable_self": 409,
+    "last_admin": 409,
     "class_exists": 409,
     "report_closed": 409,
     "lesson_not_over": 409,
@@ -223,6 +242,7 @@ def _user_json(user: User) -> dict[str, Any]:
         "full_name": user.full_name,
         "role": user.role,
         "created_at": _iso(user.created_at),
+        "disabled_at": _iso(user.disabled_at) if user.disabled_at is not None else None,
     }
 
 
@@ -448,6 +468,34 @@ async def create_teacher(request: Request, user: User) -> Response:
     return JSONResponse({"teacher": _user_json(teacher)}, status_code=201)
 
 
+@endpoint(role="admin")
+async def reset_password(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/password {"password"}``: a new password; every open
+    session of that account ends."""
+    data = await _json_body(request)
+    changed = await _records(request).accounts.reset_password(
+        request.path_params["username"], _text(data, "password") or ""
+    )
+    return JSONResponse({"user": _user_json(changed)})
+
+
+@endpoint(role="admin")
+async def disable_user(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/disable``: no more logins, its sessions end, its records
+    stay (``cannot_disable_self``, ``last_admin``)."""
+    changed = await _records(request).accounts.disable_user(
+        request.path_params["username"], by=user
+    )
+    return JSONResponse({"user": _user_json(changed)})
+
+
+@endpoint(role="admin")
+async def enable_user(request: Request, user: User) -> Response:
+    """``POST /api/users/{username}/enable``: a disabled account may log in again."""
+    changed = await _records(request).accounts.enable_user(request.path_params["username"])
+    return JSONResponse({"user": _user_json(changed)})
+
+
 @endpoint()
 async def list_classes(request: Request, user: User) -> Response:
     """Every class for an administrator, a teacher's own classes for a teacher."""
@@ -484,16 +532,27 @@ async def add_class_teacher(request: Request, user: User) -> Response:
     return JSONResponse({"class": _class_json(school_class, await _teachers_by_id(records))})
 
 
-@endpoint(role="admin")
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+@endpoint()
 async def import_roster(request: Request, user: User) -> Response:
-    """``PUT /api/classes/{class_id}/roster`` with the CSV file as the body (≤ 1 MiB);
-    ``?withdraw_missing=true`` also withdraws students not in the file."""
+    """``PUT /api/classes/{class_id}/roster`` with the file as the body (CSV or ``.xlsx``,
+    ≤ 1 MiB), by an administrator or one of the class's teachers.
+    ``?withdraw_missing=true`` also withdraws students not in the file; ``?dry_run=true``
+    imports nothing and answers ``{"preview": ...}``: how the file was read, every row with its
+    planned change or its errors, and who is not in the file."""
     school_class = await _visible_class(request, user)
+    if user.role != "admin" and not may_teach(user, school_class):
+        raise ClassroomError.forbidden()
     body = await _read_body(request, MAX_CSV_BODY)
-    withdraw = request.query_params.get("withdraw_missing", "").lower() in ("1", "true", "yes")
-    result = await _records(request).rosters.import_csv(
-        school_class.id, body, withdraw_missing=withdraw
-    )
+    withdraw = _flag(request, "withdraw_missing")
+    rosters = _records(request).rosters
+    if _flag(request, "dry_run"):
+        preview = await rosters.preview(school_class.id, body, withdraw_missing=withdraw)
+        return JSONResponse({"preview": preview})
+    result = await rosters.import_csv(school_class.id, body, withdraw_missing=withdraw)
     return JSONResponse({"imported": result.to_json()})
 
 
@@ -616,15 +675,49 @@ async def lesson_report(request: Request, user: User) -> Response:
     return JSONResponse({"report": view.to_json()})
 
 
-@endpoint()
-async def lesson_report_csv_endpoint(request: Request, user: User) -> Response:
-    lesson, _ = await _visible_lesson(request, user)
+def _export_language(request: Request) -> Language:
+    language = language_of(request.query_params.get("lang"), request.headers.get("accept-language"))
+    if language is None:
+        raise ClassroomError.invalid_language(LANGUAGES)
+    return language
+
+
+def _file(body: bytes, kind: ExportFormat, name: FileName, headers: dict[str, str]) -> Response:
+    return Response(
+        body,
+        media_type=XLSX_MEDIA_TYPE if kind == "xlsx" else CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": content_disposition(name), **headers},
+    )
+
+
+async def _lesson_export(request: Request, user: User, kind: ExportFormat) -> Response:
+    """The lesson's report as a file; a frozen one says its hash in ``X-Report-SHA256``."""
+    language = _export_language(request)
+    lesson, school_class = await _visible_lesson(request, user)
     reports = _records(request).reports
     view = await reports.view(lesson)
+    data = view.to_json()
     headers = {}
     if view.frozen is not None:
         headers["X-Report-SHA256"] = view.frozen.content_hash
-    return _csv(lesson_report_csv(view.data, reports.zone), f"lesson-{lesson.code}.csv", headers)
+    sheets = lesson_sheets(data, class_name=school_class.name, zone=reports.zone, language=language)
+    body = xlsx_bytes(sheets) if kind == "xlsx" else csv_bytes(sheets[0], language)
+    name = lesson_file_name(
+        data, class_name=school_class.name, zone=reports.zone, language=language, ext=kind
+    )
+    return _file(body, kind, name, headers)
+
+
+@endpoint()
+async def lesson_report_xlsx_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/lessons/{lesson_id}/report.xlsx?lang=vi|en``: attendance and about sheets."""
+    return await _lesson_export(request, user, "xlsx")
+
+
+@endpoint()
+async def lesson_report_csv_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/lessons/{lesson_id}/report.csv?lang=vi|en``: the attendance table."""
+    return await _lesson_export(request, user, "csv")
 
 
 @endpoint(role="teacher")
@@ -738,10 +831,25 @@ async def class_report(request: Request, user: User) -> Response:
     return JSONResponse({"report": await _class_report_data(request, user)})
 
 
+async def _class_export(request: Request, user: User, kind: ExportFormat) -> Response:
+    language = _export_language(request)
+    data = await _class_report_data(request, user)
+    zone = _records(request).reports.zone
+    sheets = class_sheets(data, zone=zone, language=language)
+    body = xlsx_bytes(sheets) if kind == "xlsx" else csv_bytes(sheets[0], language)
+    return _file(body, kind, class_file_name(data, language=language, ext=kind), {})
+
+
+@endpoint()
+async def class_report_xlsx_endpoint(request: Request, user: User) -> Response:
+    """``GET /api/classes/{class_id}/report.xlsx?from=…&to=…&lang=vi|en``."""
+    return await _class_export(request, user, "xlsx")
+
+
 @endpoint()
 async def class_report_csv_endpoint(request: Request, user: User) -> Response:
-    data = await _class_report_data(request, user)
-    return _csv(class_report_csv(data), "class-report.csv")
+    """``GET /api/classes/{class_id}/report.csv?from=…&to=…&lang=vi|en``: per student."""
+    return await _class_export(request, user, "csv")
 
 
 routes: Final = [
@@ -750,6 +858,9 @@ routes: Final = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/teachers", list_teachers, methods=["GET"]),
     Route("/api/teachers", create_teacher, methods=["POST"]),
+    Route("/api/users/{username}/password", reset_password, methods=["POST"]),
+    Route("/api/users/{username}/disable", disable_user, methods=["POST"]),
+    Route("/api/users/{username}/enable", enable_user, methods=["POST"]),
     Route("/api/classes", list_classes, methods=["GET"]),
     Route("/api/classes", create_class, methods=["POST"]),
     Route("/api/classes/{class_id}/teachers", add_class_teacher, methods=["POST"]),
@@ -760,6 +871,7 @@ routes: Final = [
     Route("/api/classes/{class_id}/lessons", create_class_lesson, methods=["POST"]),
     Route("/api/classes/{class_id}/report", class_report, methods=["GET"]),
     Route("/api/classes/{class_id}/report.csv", class_report_csv_endpoint, methods=["GET"]),
+    Route("/api/classes/{class_id}/report.xlsx", class_report_xlsx_endpoint, methods=["GET"]),
     Route("/api/lessons", list_lessons, methods=["GET"]),
     Route("/api/lessons", create_lesson, methods=["POST"]),
     Route("/api/incidents", list_incidents, methods=["GET"]),
@@ -772,6 +884,7 @@ routes: Final = [
     Route("/api/lessons/{lesson_id}/links/{link_id}/reissue", reissue_link, methods=["POST"]),
     Route("/api/lessons/{lesson_id}/report", lesson_report, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/report.csv", lesson_report_csv_endpoint, methods=["GET"]),
+    Route("/api/lessons/{lesson_id}/report.xlsx", lesson_report_xlsx_endpoint, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/report/close", close_report, methods=["POST"]),
     Route("/api/lessons/{lesson_id}/report/verify", verify_report, methods=["GET"]),
 ]

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
 from classroom.lessons import LessonService
+from classroom.links import LinkKeyError
 from media.port import LocalMedia, MediaPort
 from media.service import MediaService, MediaSettings
 from signaling.errors import CloseCode
@@ -33,6 +37,7 @@ from signaling.session import Session
 
 from . import api
 from .config import Settings, lesson_directory
+from .http_guard import HttpGuard
 
 if TYPE_CHECKING:
     from classroom.records import Records
@@ -74,11 +79,29 @@ async def build_services(settings: Settings) -> Services:
 
         redis = None
         limiter = MemoryFailureLimiter()
-    records = await open_records(
-        database, limiter, link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None
-    )
+    try:
+        records = await open_records(
+            database,
+            limiter,
+            link_secret=os.environ.get("LOPHOC_LINK_SECRET") or None,
+            link_key_file=settings.link_key_path,
+            # Several nodes (Redis) must share one key: none of them makes its own.
+            create_link_key=settings.redis_url is None,
+        )
+    except LinkKeyError as exc:
+        logger.error("lophoc cannot start: %s", exc)
+        await database.close()
+        if redis is not None:
+            await redis.aclose()
+        raise
     lessons = LessonService(database.lessons, limiter, links=records.links)
-    media = MediaService(MediaSettings(ice=settings.ice))
+    media = MediaService(
+        MediaSettings(
+            ice=dataclasses.replace(
+                settings.ice, candidates_per_pc=settings.limits.candidates_per_pc
+            )
+        )
+    )
     port = LocalMedia(media)
     hub = Hub(
         waiting_room=settings.waiting_room,
@@ -129,10 +152,20 @@ ESTIMATE_BUCKETS = (100_000, 200_000, 300_000, 500_000, 800_000, 1_200_000, 2_00
 
 
 class _Collector:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, http_guard: HttpGuard) -> None:
         self.services = services
+        self.http_guard = http_guard
 
     def collect(self) -> Any:
+        cut = CounterMetricFamily(
+            "lophoc_http_cut",
+            "HTTP connections closed because a request was not read in time "
+            "(head_timeout, request_timeout) or too many were waiting (too_many_in_progress).",
+            labels=["reason"],
+        )
+        for reason, count in self.http_guard.cuts.items():
+            cut.add_metric([reason], count)
+        yield cut
         for name, value in self.services.media.counters().items():
             family = CounterMetricFamily(f"lophoc_rtp_{name}", f"Media plane counter {name}.")
             family.add_metric([], value)
@@ -164,9 +197,34 @@ class _Collector:
         yield people
 
 
+def metrics_allowed(request: Request, token: str | None) -> bool:
+    """``/metrics`` tells how many lessons and people are live: with a configured token only
+    to a request bearing it; without one only to this host itself, and not through a proxy
+    (a request that names a forwarded client came from elsewhere)."""
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return False
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    if not metrics_allowed(request, services.settings.metrics_token):
+        return api._error(
+            403,
+            "forbidden",
+            "Metrics are served to this host only, or with the configured token.",
+        )
     registry = CollectorRegistry()
-    registry.register(_Collector(request.app.state.services))  # type: ignore[arg-type]
+    registry.register(
+        _Collector(request.app.state.services, request.app.state.http_guard)  # type: ignore[arg-type]
+    )
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -222,6 +280,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
         close=close,
         attendance=services.records.attendance if services.records else None,
         safety=services.records.safety if services.records else None,
+        turn=services.settings.turn,
     )
     writer_task = asyncio.ensure_future(writer())
     timeout_task = asyncio.ensure_future(session.expire_unjoined())
@@ -293,6 +352,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/lessons", _page("lessons.html")),
         Route("/lessons/{lesson_id}/report", _page("report.html")),
         Route("/classes/{class_id}/report", _page("class-report.html")),
+        Route("/classes/{class_id}/roster", _page("roster.html")),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.http_guard = HttpGuard(settings.http)
+    return app

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -138,12 +139,17 @@ def now() -> FakeNow:
 
 @pytest.fixture
 async def records(
-    database: Database, clock: FakeClock, hasher: PasswordHasher, now: FakeNow
+    database: Database, clock: FakeClock, hasher: PasswordHasher, now: FakeNow, tmp_path: Path
 ) -> Records:
     """The records services on each database, with an in-memory limiter (the limiter itself
     is tested on both backends in test_ratelimit.py and by the login tests)."""
     return await open_records(
-        database, MemoryFailureLimiter(clock=clock), hasher=hasher, node_id="node-a", clock=now
+        database,
+        MemoryFailureLimiter(clock=clock),
+        hasher=hasher,
+        link_key_file=tmp_path / "link.key",
+        node_id="node-a",
+        clock=now,
     )
 
 

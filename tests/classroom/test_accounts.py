@@ -227,3 +227,55 @@ async def test_class_names_are_unique_and_checked(accounts: AccountService) -> N
     # An unknown teacher (or an administrator) creates no class at all.
     assert (await refusal(accounts.create_class("5C", ["nobody"]))).code == "not_found"
     assert await accounts.class_by_name("5C") is None
+
+
+# --- an administrator's care of accounts --------------------------------------------------------
+
+NEW_PASSWORD = "mật khẩu mới của Lan"
+
+
+async def test_a_reset_password_works_at_once_and_ends_every_open_session(
+    accounts: AccountService,
+) -> None:
+    await accounts.create_user("lan", "Nguyễn Thị Lan", TEACHER_PASSWORD, "teacher")
+    laptop = await accounts.login("lan", TEACHER_PASSWORD, ADDRESS)
+    phone = await accounts.login("lan", TEACHER_PASSWORD, "10.0.0.9")
+    await accounts.reset_password("LAN", NEW_PASSWORD)
+    for session in (laptop, phone):
+        assert (await refusal(accounts.authenticate(session.token))).code == "not_authenticated"
+    assert (await refusal(accounts.login("lan", TEACHER_PASSWORD, ADDRESS))).code == "bad_login"
+    assert (await accounts.login("lan", NEW_PASSWORD, ADDRESS)).user.username == "lan"
+    assert (await refusal(accounts.reset_password("lan", "short"))).code == "weak_password"
+    assert (await refusal(accounts.reset_password("nobody", NEW_PASSWORD))).code == "not_found"
+    # The refused reset changed nothing.
+    assert (await accounts.login("lan", NEW_PASSWORD, ADDRESS)).user.username == "lan"
+
+
+async def test_a_disabled_account_cannot_log_in_and_its_sessions_end(
+    accounts: AccountService,
+) -> None:
+    admin = await accounts.create_user("admin", "Quản trị", TEACHER_PASSWORD, "admin")
+    await accounts.create_user("lan", "Nguyễn Thị Lan", TEACHER_PASSWORD, "teacher")
+    session = await accounts.login("lan", TEACHER_PASSWORD, ADDRESS)
+    disabled = await accounts.disable_user("lan", by=admin)
+    assert disabled.disabled_at is not None
+    assert (await refusal(accounts.authenticate(session.token))).code == "not_authenticated"
+    # The right password of a disabled account looks like any wrong one from outside.
+    assert (await refusal(accounts.login("lan", TEACHER_PASSWORD, ADDRESS))).code == "bad_login"
+    assert (await accounts.disable_user("lan", by=admin)).disabled_at == disabled.disabled_at
+    assert (await accounts.enable_user("lan")).disabled_at is None
+    assert (await accounts.login("lan", TEACHER_PASSWORD, ADDRESS)).user.username == "lan"
+
+
+async def test_no_one_disables_themselves_or_the_last_administrator(
+    accounts: AccountService,
+) -> None:
+    first = await accounts.create_user("admin", "Quản trị", TEACHER_PASSWORD, "admin")
+    assert (await refusal(accounts.disable_user("admin", by=first))).code == "cannot_disable_self"
+    second = await accounts.create_user("admin2", "Quản trị hai", TEACHER_PASSWORD, "admin")
+    await accounts.disable_user("admin", by=second)
+    # Only admin2 is active now: a third administrator may not disable them.
+    third = await accounts.create_user("admin3", "Quản trị ba", TEACHER_PASSWORD, "admin")
+    await accounts.disable_user("admin3", by=second)
+    assert (await refusal(accounts.disable_user("admin2", by=third))).code == "last_admin"
+    assert (await refusal(accounts.disable_user("ghost", by=second))).code == "not_found"

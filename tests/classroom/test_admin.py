@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from classroom.admin import admin_records
+from classroom.errors import ClassroomError
 from classroom.ratelimit import MemoryFailureLimiter
 from classroom.records import open_records
 from classroom.rosters import BOM
@@ -38,7 +39,9 @@ def db(data_dir: Path) -> list[str]:
 async def login(data_dir: Path, username: str, password: str) -> str:
     url = f"sqlite+aiosqlite:///{data_dir}/lophoc.sqlite3"
     async with await open_database(url) as database:
-        records = await open_records(database, MemoryFailureLimiter())
+        records = await open_records(
+            database, MemoryFailureLimiter(), link_key_file=data_dir / "link.key"
+        )
         session = await records.accounts.login(username, password, "127.0.0.1")
         return session.user.role
 
@@ -130,10 +133,46 @@ def test_a_bad_roster_lists_every_bad_line_and_imports_nothing(
     assert run(["import-roster", str(roster), "--class", "5A", *args], monkeypatch) == 1
     err = capsys.readouterr().err
     assert "nothing was imported" in err
-    assert "line 5: duplicate_code" in err
-    assert "line 6: bad_name" in err
+    assert (
+        "line 5, column student_code: “HS001” This student code is already on line 2. "
+        "[duplicate_code]"
+    ) in err
+    assert "line 6, column full_name: The name is empty" in err
     assert run(["list-classes", *args], monkeypatch) == 0
     assert "0 students" in capsys.readouterr().out
+    # The same in Vietnamese.
+    args_vi = [*args, "--lang", "vi"]
+    assert run(["import-roster", str(roster), "--class", "5A", *args_vi], monkeypatch) == 1
+    assert "dòng 5, cột student_code: “HS001” Mã học sinh này đã có ở dòng 2." in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_dry_run_shows_the_changes_and_changes_nothing(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = db(data_dir)
+    assert run(["create-class", "5A", *args], monkeypatch) == 0
+    roster = tmp_path / "5a.csv"
+    roster.write_bytes(ROSTER_CSV)
+    assert run(["import-roster", str(roster), "--class", "5A", *args], monkeypatch) == 0
+    capsys.readouterr()
+    workbook = Path(__file__).parent / "rosters" / "class-7a.xlsx"
+    dry = ["import-roster", str(workbook), "--class", "5A", "--dry-run", "--withdraw-missing"]
+    assert run([*dry, *args, "--lang", "en"], monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "read as: xlsx, Lớp 7A" in out
+    assert "      5  added      1001\tNguyễn Văn An" in out
+    assert "withdrawn: HS001\tNguyễn Văn An" in out
+    assert "would import: 4 added, 0 updated, 0 unchanged, 3 withdrawn" in out
+    assert run(["list-classes", *args], monkeypatch) == 0
+    assert "3 students" in capsys.readouterr().out
+    bad = Path(__file__).parent / "rosters" / "windows-1252-lost-letters.csv"
+    assert run(["import-roster", str(bad), "--class", "5A", "--dry-run", *args], monkeypatch) == 1
+    assert "[letters_replaced]" in capsys.readouterr().out
 
 
 def test_refusals_exit_with_their_message(
@@ -201,3 +240,36 @@ async def test_admin_records_open_and_close_the_database(tmp_path: Path) -> None
         await records.accounts.create_user("lan", "Lan", TEACHER_PASSWORD, "teacher")
     async with admin_records(url) as records:
         assert [t.username for t in await records.accounts.teachers()] == ["lan"]
+
+
+def test_reset_disable_and_enable_from_the_command_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = db(data_dir)
+    for command, name, who in (
+        ("create-admin", "hieutruong", "Đỗ Văn Minh"),
+        ("create-teacher", "lan", "Nguyễn Thị Lan"),
+    ):
+        stdin = ADMIN_PASSWORD + "\n"
+        assert (
+            run([command, name, "--name", who, "--password-stdin", *args], monkeypatch, stdin=stdin)
+            == 0
+        )
+    new = "một mật khẩu mới dài"
+    assert (
+        run(["reset-password", "lan", "--password-stdin", *args], monkeypatch, stdin=new + "\n")
+        == 0
+    )
+    assert asyncio.run(login(data_dir, "lan", new)) == "teacher"
+    assert run(["disable", "lan", *args], monkeypatch) == 0
+    with pytest.raises(ClassroomError) as refused:
+        asyncio.run(login(data_dir, "lan", new))
+    assert refused.value.code == "bad_login"
+    assert run(["enable", "lan", *args], monkeypatch) == 0
+    assert asyncio.run(login(data_dir, "lan", new)) == "teacher"
+    # The last administrator stays: refused with a message, exit status 1.
+    assert run(["disable", "hieutruong", *args], monkeypatch) == 1
+    assert run(["reset-password", "ghost", "--password-stdin", *args], monkeypatch, stdin=new) == 1
+    captured = capsys.readouterr()
+    assert "disabled lan" in captured.out and "enabled lan" in captured.out
+    assert "last active administrator" in captured.err and new not in captured.out + captured.err

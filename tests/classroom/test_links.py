@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import stat
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,13 +22,14 @@ from classroom.links import (
     LINK_GRACE,
     LINK_SECRET_NAME,
     JoinLink,
+    LinkKeyError,
     LinkService,
     link_url,
     load_link_secret,
 )
 from classroom.ratelimit import MemoryFailureLimiter
 from classroom.records import open_records
-from classroom.storage import Database, open_database
+from classroom.storage import Database
 from classroom.tables import join_links, metadata, server_secrets
 from tests.classroom.support import LESSON_END, ROSTER_CSV, FakeNow, School
 
@@ -249,17 +251,80 @@ async def test_a_student_who_left_the_class_has_their_link_revoked(school: Schoo
 # --- the secret ---------------------------------------------------------------------------------
 
 
-async def test_the_secret_is_made_once_and_shared_through_the_database(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/lophoc.sqlite3"
-    async with await open_database(url) as database:
-        first = await load_link_secret(database.secrets)
-        assert len(first) == 32
-        assert await load_link_secret(database.secrets) == first
-    async with await open_database(url) as database:
-        assert await load_link_secret(database.secrets) == first
-        async with database.engine.connect() as connection:
-            names = (await connection.execute(select(server_secrets.c.name))).scalars().all()
-        assert names == [LINK_SECRET_NAME]
+async def test_a_single_server_makes_the_key_once_in_a_file_only_it_can_read(
+    database: Database, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "keys" / "link.key"
+    first = await load_link_secret(database.secrets, key_file=key_file)
+    assert len(first) == 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert await load_link_secret(database.secrets, key_file=key_file) == first
+    # Nothing of it is in the database: a copy of the database mints no links.
+    async with database.engine.connect() as connection:
+        assert (await connection.execute(select(server_secrets))).all() == []
+    assert base64.urlsafe_b64decode(key_file.read_text().strip() + "=") == first
+
+
+async def test_servers_that_share_a_database_never_make_their_own_key(
+    database: Database, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "link.key"
+    with pytest.raises(LinkKeyError) as refused:
+        await load_link_secret(database.secrets, key_file=key_file, create=False)
+    assert str(key_file) in str(refused.value) and "LOPHOC_LINK_SECRET" in str(refused.value)
+    assert not key_file.exists()
+    # Given a copy of the first server's key, it starts.
+    made = await load_link_secret(database.secrets, key_file=tmp_path / "first.key")
+    key_file.write_bytes((tmp_path / "first.key").read_bytes())
+    key_file.chmod(0o600)
+    assert await load_link_secret(database.secrets, key_file=key_file, create=False) == made
+
+
+async def test_a_key_left_in_the_database_by_an_older_version_moves_to_the_file(
+    database: Database, tmp_path: Path
+) -> None:
+    old_key = b"o" * 32
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            server_secrets.insert().values(
+                name=LINK_SECRET_NAME,
+                value=base64.urlsafe_b64encode(old_key).decode().rstrip("="),
+                created_at=FUZZ_NOW,
+            )
+        )
+    key_file = tmp_path / "link.key"
+    # Even a server that may not make a key takes the old one: links handed out keep working.
+    assert await load_link_secret(database.secrets, key_file=key_file, create=False) == old_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    async with database.engine.connect() as connection:
+        assert (await connection.execute(select(server_secrets))).all() == []
+    assert await load_link_secret(database.secrets, key_file=key_file) == old_key
+
+
+async def test_a_key_file_others_can_read_or_a_damaged_one_stops_the_server(
+    database: Database, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "link.key"
+    await load_link_secret(database.secrets, key_file=key_file)
+    key_file.chmod(0o644)
+    with pytest.raises(LinkKeyError, match="chmod 600"):
+        await load_link_secret(database.secrets, key_file=key_file)
+    key_file.chmod(0o600)
+    key_file.write_text("too short\n")
+    with pytest.raises(LinkKeyError, match="damaged"):
+        await load_link_secret(database.secrets, key_file=key_file)
+    with pytest.raises(LinkKeyError, match="LOPHOC_LINK_SECRET"):
+        await load_link_secret(database.secrets)  # neither a file nor a configured key
+
+
+async def test_two_servers_starting_at_once_agree_on_one_key(
+    database: Database, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "link.key"
+    keys = await asyncio.gather(
+        *(load_link_secret(database.secrets, key_file=key_file) for _ in range(8))
+    )
+    assert len(set(keys)) == 1
 
 
 async def test_a_configured_secret_is_used_and_not_stored(database: Database) -> None:
@@ -283,13 +348,16 @@ async def test_links_signed_with_another_secret_are_bad_links(
     assert (await refusal(other.links.verify(school.token("HS001")))).code == "bad_link"
 
 
-async def test_a_damaged_stored_secret_stops_the_server(database: Database) -> None:
+async def test_a_damaged_key_left_in_the_database_stops_the_server(
+    database: Database, tmp_path: Path
+) -> None:
     async with database.engine.begin() as connection:
         await connection.execute(
             server_secrets.insert().values(name=LINK_SECRET_NAME, value="!!!", created_at=FUZZ_NOW)
         )
-    with pytest.raises(RuntimeError, match="damaged"):
-        await load_link_secret(database.secrets)
+    with pytest.raises(LinkKeyError, match="damaged"):
+        await load_link_secret(database.secrets, key_file=tmp_path / "link.key")
+    assert not (tmp_path / "link.key").exists()
 
 
 def test_short_secrets_are_refused() -> None:

@@ -3,13 +3,12 @@ per-class summaries and CSV (the stored parts on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from itertools import count
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -25,16 +24,14 @@ from classroom.reports import (
     RosterLine,
     canonical_json,
     class_report,
-    class_report_csv,
     content_hash,
     freeze,
     lesson_report,
-    lesson_report_csv,
+    report_version,
     verify_frozen,
 )
-from classroom.rosters import BOM
 from classroom.storage import Database
-from tests.classroom.support import HANOI, LESSON_END, LESSON_START, FakeNow, School
+from tests.classroom.support import LESSON_END, LESSON_START, FakeNow, School
 
 LESSON = Lesson(
     id="11111111-1111-4111-8111-111111111111",
@@ -251,6 +248,7 @@ def test_guests_are_listed_separately_and_teachers_not_at_all() -> None:
         .stay("g2", "khách dự giờ", minutes(15) + 20, minutes(30))  # same person, new connection
         .stay("g3", "Phụ Huynh", minutes(5), minutes(10))
         .add("joined", "t1", 0, "Teacher", role="teacher")
+        .add("left", "t1", minutes(45), "Teacher", role="teacher")
     )
     data = report(log).to_json()
     assert [s["status"] for s in data["students"]] == ["absent"] * 3
@@ -290,6 +288,128 @@ def test_a_lesson_ended_early_is_measured_to_its_end() -> None:
     assert (an["status"], an["percentage"], an["still_present"]) == ("present", 100.0, False)
     assert an["last_leave"] == "2025-09-08T01:00:00Z"
     assert line(data, "HS002")["status"] == "left_early"
+
+
+# --- the window follows the teaching (version 2) --------------------------------------------------
+
+
+def teacher(log: Log, start: float, end: float | None = None) -> Log:
+    log.add("joined", "t1", start, "Teacher", role="teacher")
+    if end is not None:
+        log.add("left", "t1", end, "Teacher", role="teacher")
+    return log
+
+
+def test_a_lesson_taught_before_its_schedule_is_measured_when_it_was_taught() -> None:
+    # Scheduled 07:30-08:15; taught 07:18-07:19 and ended then. Everyone was there.
+    ended = LESSON_START - timedelta(minutes=11)
+    lesson = replace(LESSON, ended_at=ended)
+    log = teacher(Log(), minutes(-12), minutes(-11))
+    log.stay("p1", AN, minutes(-12), minutes(-11)).stay("p2", NGOC, minutes(-12) + 5, minutes(-11))
+    data = report(log, lesson=lesson).to_json()
+    assert data["version"] == 2
+    assert data["window"] == {
+        "start": "2025-09-08T00:18:00Z",
+        "end": "2025-09-08T00:19:00Z",
+        "seconds": 60,
+        "basis": "taught",
+        "due_start": "2025-09-08T00:19:00Z",
+        "due_end": "2025-09-08T00:19:00Z",
+        "taught_start": "2025-09-08T00:18:00Z",
+        "taught_end": "2025-09-08T00:19:00Z",
+    }
+    assert [(s["student_code"], s["status"], s["percentage"]) for s in data["students"]] == [
+        ("HS001", "present", 100.0),
+        ("HS002", "present", 91.7),
+        ("HS003", "absent", 0.0),
+    ]
+    # The same events by the old rules: a window of nothing, everyone absent.
+    old = lesson_report(lesson, ROSTER, log.events, as_of=AFTER_LESSON, version=1).to_json()
+    assert "version" not in old and set(old["window"]) == {"start", "end", "seconds"}
+    assert old["window"]["seconds"] == 0
+    assert {s["status"] for s in old["students"]} == {"absent"}
+
+
+def test_an_early_start_counts_from_it_and_lateness_from_the_schedule() -> None:
+    log = teacher(Log(), minutes(-10), minutes(45))
+    log.stay("p1", AN, minutes(-10), minutes(45))
+    log.stay("p2", NGOC, minutes(4), minutes(45))  # after the early start, on time by schedule
+    log.stay("p3", DUC, minutes(6), minutes(45))  # six minutes after the scheduled start
+    data = report(log).to_json()
+    assert data["window"]["basis"] == "taught"
+    assert data["window"]["seconds"] == 55 * 60
+    assert data["window"]["due_start"] == "2025-09-08T00:30:00Z"
+    an, ngoc, duc = (line(data, code) for code in ("HS001", "HS002", "HS003"))
+    assert (an["status"], an["percentage"]) == ("present", 100.0)
+    assert (ngoc["status"], ngoc["late"], ngoc["percentage"]) == ("present", False, 74.5)
+    assert (duc["status"], duc["late"]) == ("late", True)
+
+
+def test_a_lesson_that_ran_over_is_measured_to_its_end_and_leaving_on_time_is_not_early() -> None:
+    log = teacher(Log(), 0, minutes(60))
+    log.stay("p1", AN, 0, minutes(60)).stay("p2", NGOC, 0, minutes(45))
+    log.stay("p3", DUC, 0, minutes(39))
+    data = report(log).to_json()
+    assert (data["window"]["basis"], data["window"]["seconds"]) == ("taught", 60 * 60)
+    assert data["window"]["due_end"] == "2025-09-08T01:15:00Z"  # the scheduled end
+    an, ngoc, duc = (line(data, code) for code in ("HS001", "HS002", "HS003"))
+    assert (an["status"], an["percentage"]) == ("present", 100.0)
+    assert (ngoc["status"], ngoc["left_early"], ngoc["percentage"]) == ("present", False, 75.0)
+    assert (duc["status"], duc["left_early"]) == ("left_early", True)
+
+
+def test_a_late_start_makes_no_one_late_who_came_with_the_teacher() -> None:
+    log = teacher(Log(), minutes(10), minutes(45))
+    log.stay("p1", AN, minutes(10), minutes(45)).stay("p2", NGOC, minutes(16), minutes(45))
+    data = report(log).to_json()
+    assert data["window"]["start"] == data["window"]["due_start"] == "2025-09-08T00:40:00Z"
+    assert line(data, "HS001")["status"] == "present"
+    assert line(data, "HS002")["status"] == "late"
+
+
+def test_a_lesson_taught_on_schedule_keeps_the_scheduled_window() -> None:
+    log = teacher(Log(), 0, minutes(45)).stay("p1", AN, 0, minutes(45))
+    data = report(log).to_json()
+    assert data["window"]["basis"] == "scheduled"
+    assert data["window"]["seconds"] == 45 * 60
+
+
+def test_no_teacher_at_all_means_the_schedule() -> None:
+    data = report(Log().stay("p1", AN, minutes(-12), minutes(-11))).to_json()
+    assert data["window"]["basis"] == "scheduled"
+    assert data["window"]["taught_start"] is None
+    assert line(data, "HS001")["status"] == "absent"
+
+
+def test_a_teacher_still_teaching_keeps_the_window_open() -> None:
+    log = teacher(Log(), minutes(-5)).add("joined", "p1", minutes(-5), AN)
+    during = report(log, as_of=LESSON_START + timedelta(minutes=20)).to_json()
+    assert during["window"]["end"] == "2025-09-08T01:15:00Z"  # to the scheduled end, at least
+    assert during["window"]["taught_end"] is None
+    assert line(during, "HS001")["still_present"] is True
+    over = report(log, as_of=LESSON_END + timedelta(minutes=7)).to_json()
+    assert over["window"]["end"] == "2025-09-08T01:22:00Z"  # running over: until now
+    assert line(over, "HS001")["percentage"] == 100.0
+    ended = replace(LESSON, ended_at=LESSON_END + timedelta(minutes=3))
+    closed = report(log, lesson=ended).to_json()
+    assert closed["window"]["end"] == closed["window"]["taught_end"] == "2025-09-08T01:18:00Z"
+
+
+def test_a_teacher_dropping_for_a_while_does_not_split_the_window() -> None:
+    log = teacher(Log(), minutes(-3), minutes(10))
+    teacher(log, minutes(20), minutes(50))
+    log.stay("p1", AN, minutes(-3), minutes(50))
+    data = report(log).to_json()
+    assert (data["window"]["start"], data["window"]["end"]) == (
+        "2025-09-08T00:27:00Z",
+        "2025-09-08T01:20:00Z",
+    )
+    assert line(data, "HS001")["percentage"] == 100.0
+
+
+def test_unknown_report_versions_are_refused() -> None:
+    with pytest.raises(ValueError):
+        lesson_report(LESSON, ROSTER, [], as_of=AFTER_LESSON, version=3)
 
 
 def test_unlisted_students_other_lessons_and_order() -> None:
@@ -381,31 +501,56 @@ def test_edited_events_no_longer_match_the_frozen_report() -> None:
     assert result.content_hash_ok and not result.events_match
 
 
+V1_FROZEN = json.loads((Path(__file__).parent / "data" / "frozen-report-v1.json").read_text())
+"""A report frozen by the version 1 rules (before ``version`` existed), as stored then: the
+lesson taught 07:18-07:19 and ended, scheduled 07:30-08:15."""
+
+
+def v1_log() -> Log:
+    log = teacher(Log(), minutes(-12))
+    log.stay("p1", AN, minutes(-12), minutes(-11))
+    log.stay("p2", NGOC, minutes(-12) + 5, minutes(-11))
+    return log.add("left", "t1", minutes(-11), "Teacher", role="teacher")
+
+
+def test_a_report_frozen_by_version_1_still_verifies_by_its_own_rules() -> None:
+    frozen = FrozenReport(
+        lesson_id=LESSON.id,
+        closed_at=datetime.fromisoformat(V1_FROZEN["closed_at"]),
+        closed_by=None,
+        last_event_id=6,
+        body=V1_FROZEN["body"],
+        content_hash=V1_FROZEN["content_hash"],
+    )
+    data = frozen.data()
+    assert report_version(data) == 1
+    lesson = replace(LESSON, ended_at=LESSON_START - timedelta(minutes=11))
+    log = v1_log()
+    as_of = frozen.closed_at
+    by_v1 = lesson_report(lesson, ROSTER, log.events, as_of=as_of, version=1)
+    assert verify_frozen(frozen, by_v1).ok
+    # Recomputed by today's rules the attendance differs: that is why the version matters.
+    by_v2 = lesson_report(lesson, ROSTER, log.events, as_of=as_of)
+    assert verify_frozen(frozen, by_v2).content_hash_ok
+    assert not verify_frozen(frozen, by_v2).events_match
+    # And a version 2 report is not passed off as version 1.
+    new = freeze(by_v2, closed_by=None)
+    assert verify_frozen(new, by_v2).ok and not verify_frozen(new, by_v1).events_match
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", True, None])
+def test_a_report_of_an_unknown_version_cannot_be_read(version: object) -> None:
+    with pytest.raises(ValueError):
+        report_version({"version": version})
+
+
 def test_garbage_in_a_frozen_body_fails_verification() -> None:
     frozen, log = frozen_and_log()
     broken = replace(frozen, body="{not json")
     assert not verify_frozen(broken, report(log)).ok
 
 
-# --- CSV and class reports (pure) ---------------------------------------------------------------
-
-
-def test_lesson_csv_is_utf8_with_bom_in_the_school_time_zone() -> None:
-    log = Log().stay("p1", AN, 0, minutes(45)).stay("g", "=Khách", 0, minutes(5))
-    body = lesson_report_csv(report(log).to_json(), HANOI)
-    assert body.startswith(BOM)
-    rows = list(csv.reader(io.StringIO(body[len(BOM) :].decode("utf-8"))))
-    assert rows[0][:4] == ["type", "student_code", "full_name", "status"]
-    assert rows[1][:6] == [
-        "student",
-        "HS001",
-        "Nguyễn Văn An",
-        "present",
-        "2025-09-08T07:30:00+07:00",
-        "2025-09-08T08:15:00+07:00",
-    ]
-    assert rows[2][:4] == ["student", "HS002", "Trần Thị Bích Ngọc", "absent"]
-    assert rows[4][0] == "guest" and rows[4][2] == "'=Khách"  # never a formula
+# --- class reports (pure) -----------------------------------------------------------------------
 
 
 def test_class_report_counts_lessons_per_student() -> None:
@@ -433,8 +578,8 @@ def test_class_report_counts_lessons_per_student() -> None:
     assert (rows["HS002"]["attended"], rows["HS002"]["late"], rows["HS002"]["absent"]) == (1, 1, 1)
     assert rows["HS003"]["attendance_rate"] == 0.0
     assert [lesson["frozen"] for lesson in data["lessons"]] == [False, True]
-    body = class_report_csv(data)
-    assert body.startswith(BOM) and "Lê Hoàng Đức".encode() in body
+    assert [lesson["basis"] for lesson in data["lessons"]] == ["scheduled", "scheduled"]
+    assert rows["HS001"]["seconds_present"] == 65 * 60
 
 
 # --- stored reports (SQLite and PostgreSQL) -------------------------------------------------------
@@ -521,6 +666,53 @@ async def test_a_frozen_report_does_not_change_and_still_verifies(
     assert line(view.data, "HS003")["status"] == "absent"
     verification = await reports.verify(lesson)
     assert verification is not None and verification.ok
+
+
+async def test_a_lesson_taught_early_is_closed_by_version_2_and_verifies(
+    school: School, now: FakeNow
+) -> None:
+    recorder, lesson_id = school.records.attendance, school.lesson.id
+    teacher_attendee = Attendee("teacher", "Teacher")
+    now.set(LESSON_START - timedelta(minutes=12))
+    await recorder.joined(lesson_id, "t1", teacher_attendee)
+    await recorder.joined(lesson_id, "p_an", attendee(school, "HS001"))
+    now.set(LESSON_START - timedelta(minutes=11))
+    await recorder.left(lesson_id, "p_an", attendee(school, "HS001"))
+    await recorder.left(lesson_id, "t1", teacher_attendee)
+    ended = await school.lessons.end_lesson(lesson_id)
+    assert ended is not None
+    reports = school.records.reports
+    frozen = await reports.close(ended, by=school.teacher.id)
+    data = frozen.data()
+    assert (data["version"], data["window"]["basis"]) == (2, "taught")
+    assert line(data, "HS001")["status"] == "present"
+    verification = await reports.verify(ended)
+    assert verification is not None and verification.ok
+
+
+async def test_a_stored_version_1_report_still_verifies(school: School, now: FakeNow) -> None:
+    """Frozen before versions existed: recomputed by the version 1 rules it was made with."""
+    await hold_lesson(school, now)
+    reports = school.records.reports
+    now.set(LESSON_END + timedelta(minutes=1))
+    ended = await school.lessons.end_lesson(school.lesson.id)
+    assert ended is not None
+    old = freeze(await reports.derive(ended, as_of=now()), closed_by=None)
+    body = json.loads(old.body)
+    v1 = lesson_report(
+        ended,
+        await reports.roster_of(ended),
+        await school.records.attendance.events(ended.id),
+        as_of=now(),
+        version=1,
+    )
+    frozen = freeze(v1, closed_by=school.teacher.id)
+    assert "version" not in frozen.data() and body["version"] == 2
+    assert await reports.store.add(frozen)
+    verification = await reports.verify(ended)
+    assert verification is not None and verification.ok
+    view = await reports.view(ended)
+    assert "version" not in view.data
 
 
 async def allow_tampering(database: Database, table: str) -> None:

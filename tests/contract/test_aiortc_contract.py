@@ -75,16 +75,16 @@ async def test_muted_sender_sends_nothing_and_stops_cleanly() -> None:
     transceiver = pc.addTransceiver("video", direction="sendonly")
     sender = transceiver.sender
     _aiortc.mute_sender(sender)
-    rtp = sender._run_rtp(None)
+    rtp = sender._run_rtp(None)  # type: ignore[arg-type]
     rtcp = sender._run_rtcp()
     tasks = [asyncio.ensure_future(rtp), asyncio.ensure_future(rtcp)]
     await asyncio.sleep(0.05)
-    assert sender._RTCRtpSender__rtp_started.is_set()
-    assert sender._RTCRtpSender__rtcp_started.is_set()
+    assert sender._RTCRtpSender__rtp_started.is_set()  # type: ignore[attr-defined]
+    assert sender._RTCRtpSender__rtcp_started.is_set()  # type: ignore[attr-defined]
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks)
-    assert sender._RTCRtpSender__rtp_exited.is_set()
+    assert sender._RTCRtpSender__rtp_exited.is_set()  # type: ignore[attr-defined]
     await pc.close()
 
 

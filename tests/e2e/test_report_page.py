@@ -10,6 +10,7 @@ through their personal link in a second browser context; the others stay away.
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,11 +20,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from openpyxl import load_workbook
 from playwright.async_api import Dialog, Page, expect
 
 from classroom.admin import admin_records
+from classroom.exports import BOM
 from classroom.passwords import PasswordHasher
-from classroom.rosters import BOM
 from tests.classroom.support import FAST_ARGON2, ROSTER_CSV
 from tests.e2e.harness import LophocServer, Tabs
 from tests.e2e.pages import TIMEOUT, accept_dialogs, api_login, expect_connected, tid
@@ -238,6 +240,7 @@ async def test_teacher_logs_in_hands_out_links_teaches_and_freezes_the_report(
     await expect(tid(page, "report-closed-at")).not_to_be_empty()
     await expect(tid(page, "report-close")).to_be_hidden()
     content_hash = await tid(page, "report-hash").text_content()
+    assert content_hash is not None
     await tid(page, "report-verify").click()
     await expect(tid(page, "verify-result")).to_have_attribute("data-ok", "true")
     await page.screenshot(path=str(artifacts / "report-page.png"), full_page=True)
@@ -246,7 +249,26 @@ async def test_teacher_logs_in_hands_out_links_teaches_and_freezes_the_report(
     await page.screenshot(path=str(artifacts / "report-page-phone.png"), full_page=True)
     await page.set_viewport_size({"width": 1280, "height": 800})
 
-    # The CSV: UTF-8 with a BOM (for Excel), Vietnamese names, the frozen report's hash.
+    # The downloads, in the page's language: Excel's workbook first, then CSV for Excel in
+    # Vietnamese (";" between values, BOM, the frozen report's hash).
+    async with page.expect_download() as downloading:
+        await tid(page, "report-xlsx").click()
+    download = await downloading.value
+    body = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    book = load_workbook(io.BytesIO(body))
+    sheet = book["Điểm danh"]
+    assert [sheet.cell(row=2, column=c).value for c in (2, 3, 4)] == [
+        "HS001",
+        "Nguyễn Văn An",
+        "Có mặt",
+    ]
+    assert sheet.cell(row=3, column=4).value == "Vắng"
+    assert isinstance(sheet.cell(row=2, column=5).value, datetime)
+    about = {row[0].value: row[1].value for row in book["Thông tin"].iter_rows(min_row=2)}
+    assert about["Mã kiểm tra (SHA-256)"] == content_hash
+    day = datetime.now(ZoneInfo(ZONE)).date().isoformat()
+    assert download.suggested_filename == f"Điểm danh 7A - {LESSON_TITLE} - {day}.xlsx"
+
     async with page.expect_download() as downloading:
         await tid(page, "report-csv").click()
     download = await downloading.value
@@ -254,12 +276,21 @@ async def test_teacher_logs_in_hands_out_links_teaches_and_freezes_the_report(
     assert body.startswith(BOM)
     text = body[len(BOM) :].decode("utf-8")
     assert "Nguyễn Văn An" in text and "Trần Thị Bích Ngọc" in text
-    assert re.search(r"^student,HS001,Nguyễn Văn An,present,", text, re.M), text
-    assert re.search(r"^student,HS002,Trần Thị Bích Ngọc,absent,", text, re.M), text
-    assert download.suggested_filename == f"lesson-{school.lesson_code}.csv"
+    assert re.search(r"^Học sinh;HS001;Nguyễn Văn An;Có mặt;", text, re.M), text
+    assert re.search(r"^Học sinh;HS002;Trần Thị Bích Ngọc;Vắng;", text, re.M), text
+    assert download.suggested_filename.endswith(".csv")
+
+    # In English, the same downloads come in English.
+    await tid(page, "lang-switch").select_option("en")
+    async with page.expect_download() as downloading:
+        await tid(page, "report-csv").click()
+    download = await downloading.value
+    body = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert re.search(r"^Student,HS001,Nguyễn Văn An,Present,", body.decode("utf-8-sig"), re.M)
+    assert download.suggested_filename == f"Attendance 7A - {LESSON_TITLE} - {day}.csv"
+    await tid(page, "lang-switch").select_option("vi")
     dialogs = " | ".join(teacher.dialogs)
     assert "Chốt báo cáo?" in dialogs and "Kết thúc buổi học" in dialogs, dialogs
-    assert content_hash is not None
 
     # The class over the last month: one lesson so far, attended by An only.
     await tid(page, "back-to-lessons").click()
@@ -273,6 +304,13 @@ async def test_teacher_logs_in_hands_out_links_teaches_and_freezes_the_report(
     ).to_have_attribute("data-attended", "0")
     await expect(tid(page, "class-report-lessons")).to_contain_text("1 buổi học")
     await expect(tid(page, "class-report-csv")).to_be_visible()
+    async with page.expect_download() as downloading:
+        await tid(page, "class-report-xlsx").click()
+    download = await downloading.value
+    body = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    students = load_workbook(io.BytesIO(body))["Học sinh"]
+    assert [students.cell(row=2, column=c).value for c in (1, 4)] == ["HS001", 1]
+    assert download.suggested_filename.startswith("Chuyên cần 7A - ")
 
     # Logging out ends the session: the lessons page asks for a login again.
     await tid(page, "logout").click()

@@ -212,7 +212,7 @@ async def test_a_weak_student_costs_the_others_nothing(rig: Rig) -> None:
             f"the weak student's page: {describe(weak_samples, 0)}"
         )
         assert "audio_only" not in seen, (
-            f"the unshaped student went audio-only: {sorted(set(seen))}"
+            f"the unshaped student went audio-only: {sorted(str(s) for s in set(seen))}"
         )
     finally:
         await asyncio.to_thread(rig.lan.lift, "phone")

@@ -117,3 +117,23 @@ def test_the_table_has_a_row_per_condition() -> None:
     assert "condition" in lines[0] and "conc %" in lines[0]
     assert lines[2].split()[0] == "150k" and "1.0" in lines[2].split()
     assert "GUARD" not in table
+
+
+def test_a_late_packet_is_not_lost_and_gaps_and_losses_have_times() -> None:
+    """``packetsLost`` (expected minus received) goes up when a packet is missing at a reading
+    and back down when it arrives late: only what is still missing at the end is lost."""
+    samples = []
+    concealed = 0
+    for i in range(11):
+        sample = reading(i * 100, 2 * i, 4800 * i, concealed)
+        if 3 <= i <= 5:
+            concealed += 4800  # 300 … 600 ms: nothing heard
+            sample["pc"]["a"]["concealedSamples"] = concealed
+        lost = {4: 1, 5: 2, 6: 1, 7: 1, 8: 1, 9: 1, 10: 1}.get(i, 0)  # one late, one lost
+        sample["pc"]["v"]["packetsLost"] = lost
+        samples.append(sample)
+    result = summarise(samples, [], 0, 1000)
+    assert result["video_lost"] == 1 and result["video_late"] == 1
+    assert result["video_losses"] == [[0.4, 1], [0.5, 1], [0.6, -1]]
+    assert result["audio_gaps"] == [[0.2, 0.3]]
+    assert result["longest_audio_gap_s"] == 0.3

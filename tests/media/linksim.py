@@ -14,6 +14,11 @@ read back with ``parse_rtcp`` after the return path's delay. For the fallbacks t
 sends receiver reports (fraction lost, once a second) and, in REMB mode, a REMB of 90 % of the
 link's rate (a receiver whose own estimator has found its link; the sender's part is to obey).
 
+The receiver's process can stall (``stalls``): CPU starvation, which holds every arrival
+back and then stamps the backlog at once — a delay that grows and vanishes while the link
+carries everything. The sender can be app-limited (``app_video``): video no faster than that
+however high the estimate.
+
 Everything the estimator is fed can be written to a JSON-lines trace and replayed.
 """
 
@@ -41,6 +46,8 @@ VIDEO_MIN = 100_000
 VIDEO_MTU = 1200
 PROBE_PACKET = 1200
 TICK = 0.001
+STALL_READ = 0.00005
+"""Seconds a starved receiver takes per packet of its backlog once it runs again."""
 
 
 @dataclass
@@ -102,6 +109,10 @@ class Call:
     estimator: DownlinkEstimator
     mode: str = "twcc"  # "twcc", "remb" or "rr"
     wanted: int = 1_500_000  # what the sender would send the subscriber if the link allowed
+    app_video: int | None = None  # video the sender has (bit/s): app-limited below the estimate
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+    """(start, seconds) the receiver's process is starved: it reads nothing and sends no
+    feedback, then stamps the backlog one packet every ``STALL_READ`` seconds."""
     probing: bool = True
     clock_offset: float = 1234.567  # receiver clock minus sender clock
     seed: int = 7
@@ -170,6 +181,8 @@ class Call:
                 self.estimates.append((t, target))
                 self.snapshots.append((t, est.snapshot()))
                 video = target - AUDIO_BITRATE
+                if self.app_video is not None:
+                    video = min(video, self.app_video)
                 self._video_rate = video if video >= VIDEO_MIN else 0
                 paused = self._video_rate == 0
                 if self.probing and self._probe is None and self.mode == "twcc":
@@ -220,8 +233,15 @@ class Call:
                     est.on_remb(fb.bitrate, t)
 
     def _receiver(self, t: float) -> None:
+        for start, seconds in self.stalls:
+            if start <= t < start + seconds:
+                return  # starved: the backlog waits in the socket
+        stamp = t
         while self._arrivals and self._arrivals[0][0] <= t:
             arrival, ext = heapq.heappop(self._arrivals)
+            if arrival < stamp - TICK:
+                arrival = stamp
+                stamp += STALL_READ
             self._received[ext] = arrival + self.clock_offset
             self._highest = max(self._highest, ext)
             self._rr_received += 1
@@ -334,5 +354,63 @@ def record_standard_traces() -> None:
     )
 
 
+DECISIONS = TRACES / "decisions.json"
+DECISION_KEYS = (
+    "estimate",
+    "delay_based",
+    "loss_based",
+    "acked_bitrate",
+    "loss_fraction",
+    "trend",
+    "modified_trend",
+    "threshold",
+    "detector",
+    "rate_control",
+    "queue_delay",
+    "feedbacks",
+    "probe_result",
+    "undone",
+)
+
+
+def decision_calls() -> dict[str, Call]:
+    """Closed-loop calls whose every decision is pinned (``decisions.json``): any change to how
+    the estimator computes them — a faster parser or feedback loop — must leave them equal."""
+    calls: dict[str, tuple[Call, float]] = {}
+    drop = Call(Link(2_000_000), DownlinkEstimator())
+    drop.rate_changes = [(8.0, 150_000)]
+    calls["drop"] = (drop, 14.0)
+    recover = Call(Link(150_000), DownlinkEstimator())
+    recover.rate_changes = [(8.0, None)]
+    calls["recover"] = (recover, 16.0)
+    calls["loss"] = (Call(Link(300_000, loss=0.05, seed=2), DownlinkEstimator(), seed=2), 16.0)
+    bucket = Call(Link(300_000, burst=5000), DownlinkEstimator(start_bitrate=60_000))
+    calls["bucket"] = (bucket, 12.0)
+    stalls = [(8.0, 0.15), (11.0, 0.3), (14.5, 0.2)]
+    calls["stalls"] = (
+        Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=stalls),
+        16.0,
+    )
+    for call, until in calls.values():
+        call.run(until)
+    return {name: call for name, (call, _) in calls.items()}
+
+
+def decisions_of(call: Call) -> list[list[object]]:
+    return [[round(t, 3), *(s[k] for k in DECISION_KEYS)] for t, s in call.snapshots]
+
+
+def record_decisions() -> None:
+    """Rewrite ``decisions.json`` (``python -m tests.media.linksim decisions``): only when a
+    change is meant to alter what the estimator decides."""
+    out = {name: decisions_of(call) for name, call in decision_calls().items()}
+    DECISIONS.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+
+
 if __name__ == "__main__":
-    record_standard_traces()
+    import sys
+
+    if sys.argv[1:] == ["decisions"]:
+        record_decisions()
+    else:
+        record_standard_traces()

@@ -11,6 +11,7 @@ from media.allocation import (
     HOLD_AFTER,
     MAX_BACKOFF,
     RESUME_AFTER,
+    RESUME_MARGIN,
     TICK,
     UNMEASURED_VIDEO_BITRATE,
     Allocator,
@@ -171,3 +172,17 @@ def test_never_more_than_fits_after_the_hold_time(estimates: list[int], bitrates
         if len(steady) > HOLD_AFTER / TICK + 1 and len(set(steady)) == 1:
             used = sum(t.bitrate or UNMEASURED_VIDEO_BITRATE for t in tracks if t.key in a.forward)
             assert used <= max(estimate - AUDIO.bitrate, 0) or not a.forward
+
+
+def test_a_held_video_says_how_high_the_estimate_must_go_for_it_to_resume() -> None:
+    """Held at an estimate between its bitrate and its bitrate with the resume margin, a
+    video fits but cannot come back: ``resume`` (what probing aims at) is above the estimate
+    although ``wanted`` is not."""
+    allocator = Allocator()
+    tracks = [Track("a", "audio", 50_000), Track("v", "video", 850_000, priority=0)]
+    allocator.allocate(300_000, tracks, 0.0)  # held at once: far too little
+    allocation = allocator.allocate(1_000_000, tracks, 1.0)
+    assert allocation.held == {"v"}
+    assert allocation.wanted == 900_000 < 1_000_000
+    assert allocation.resume == int(50_000 + 850_000 * RESUME_MARGIN) > 1_000_000
+    assert allocator.allocate(1_000_000, tracks[:1], 2.0).resume == 0

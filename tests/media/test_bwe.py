@@ -4,6 +4,7 @@ then recorded traces replayed through a fresh estimator."""
 
 from __future__ import annotations
 
+import json
 import statistics
 
 import pytest
@@ -21,9 +22,18 @@ from media.bwe import (
     probe_cluster_bytes,
     probe_result,
 )
-from media.rtp import TransportFeedback
+from media.rtp import TransportFeedback, build_transport_feedback, parse_rtcp
 
-from .linksim import TRACES, Call, Link, read_trace, replay
+from .linksim import (
+    DECISIONS,
+    TRACES,
+    Call,
+    Link,
+    decision_calls,
+    decisions_of,
+    read_trace,
+    replay,
+)
 
 # -- parts ------------------------------------------------------------------------------------
 
@@ -399,3 +409,80 @@ def test_the_trendline_running_sums_give_the_least_squares_slope(
             exact = _slope(trend.window)
             if exact is not None:
                 assert trend.trend == pytest.approx(exact, rel=1e-6, abs=1e-9)
+
+
+# -- a receiver that stalls ---------------------------------------------------------------------
+
+STALLS = [(8.0, 0.15), (11.0, 0.3), (14.5, 0.2), (17.0, 0.25), (17.6, 0.15), (21.0, 0.3)]
+
+
+def test_receiver_stalls_do_not_cut_an_app_limited_sender_below_what_it_sends() -> None:
+    """A receiver whose CPU is starved stamps a backlog of arrivals late: the delay grows and
+    vanishes while the link (10 Mbit/s) carries everything the sender has (800 kbit/s of
+    video, app-limited). The trend may read overuse, but the estimate must stay above what
+    the sender sends, so the allocation never has to hold its video."""
+    call = Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=STALLS)
+    call.run(25.0)
+    assert any(s["detector"] == "overusing" for t, s in call.snapshots if t >= 8.0)
+    need = 800_000 + 40_000
+    assert min(call.estimates_between(4.0, 25.0)) >= need
+
+
+def test_an_app_limited_sender_whose_link_drops_is_still_cut() -> None:
+    call = Call(Link(10_000_000), DownlinkEstimator(), app_video=800_000, stalls=STALLS[:2])
+    call.rate_changes = [(13.0, 500_000)]
+    call.run(20.0)
+    assert call.estimate_at(12.9) >= 840_000
+    assert max(call.estimates_between(15.0, 20.0)) <= 600_000
+    assert min(call.estimates_between(15.0, 20.0)) >= 250_000
+
+
+def test_a_stall_while_video_is_held_keeps_what_a_probe_proved() -> None:
+    """Video held (the sender has only audio), the estimate raised by probes: stalls must not
+    cut it back to a fraction of the audio."""
+    call = Call(Link(5_000_000), DownlinkEstimator(start_bitrate=60_000), app_video=0)
+    call.stalls = [(t, 0.2) for t in (8.0, 9.5, 11.0, 13.0, 15.5)]
+    call.wanted = 900_000
+    call.run(18.0)
+    assert call.estimate_at(7.9) >= 900_000  # probes found the link
+    assert min(call.estimates_between(8.0, 18.0)) >= 700_000
+
+
+# -- the decisions are pinned ---------------------------------------------------------------------
+
+
+def test_closed_loop_decisions_are_those_recorded() -> None:
+    """Every decision of five closed-loop calls (drop, recovery, random loss, token bucket,
+    receiver stalls) equals the recording: the per-packet work may get cheaper, never
+    different."""
+    recorded = json.loads(DECISIONS.read_text())
+    for name, call in decision_calls().items():
+        assert decisions_of(call) == recorded[name], name
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 400)), min_size=1, max_size=80),
+    st.integers(0, 0xFFFF),
+)
+def test_parsed_and_listed_feedback_decide_alike(steps: list[int | None], first: int) -> None:
+    """The same report read from bytes (the parser's compact form) and given as a list of
+    (sequence number, arrival) pairs moves two estimators identically."""
+    a, b = DownlinkEstimator(), DownlinkEstimator()
+    arrivals: list[float | None] = []
+    t = 4000
+    for i, step in enumerate(steps):
+        for est in (a, b):
+            est.on_sent((first + i) & 0xFFFF, 1000 + 7 * i, 1.0 + 0.004 * i, -1)
+        if step is not None:
+            t += step
+        arrivals.append(None if step is None else t * 0.00025)
+    if all(x is None for x in arrivals):
+        arrivals[0] = 1.0
+    (fb,) = parse_rtcp(build_transport_feedback(1, 2, first, 0, arrivals))
+    assert fb.twcc is not None
+    listed = TransportFeedback(fb.twcc.base_seq, 0, 0.0, tuple(fb.twcc.packets))
+    a.on_transport_feedback(fb.twcc, 2.0)
+    b.on_transport_feedback(listed, 2.0)
+    assert a.update(2.1) == b.update(2.1)
+    assert a.snapshot() == b.snapshot()

@@ -8,6 +8,7 @@ transport's timer played by calling ``due`` every ``NACK_TICK``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable
@@ -208,8 +209,12 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
         transport=sfu_side,  # type: ignore[arg-type]
     )
     consumer = Consumer(
-        consumer_id="co", producer=producer, transport=subscriber, ssrc=777, payload_type=120
-    )  # type: ignore[arg-type]
+        consumer_id="co",
+        producer=producer,
+        transport=subscriber,  # type: ignore[arg-type]
+        ssrc=777,
+        payload_type=120,
+    )
     producer.add_consumer(consumer)
     sent: dict[int, bytes] = {}
     retransmissions = 0
@@ -241,6 +246,10 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
             down.send(publisher_hears(packet))
         sfu_side.rtcp.clear()
 
+    def publish_and_report(n: int) -> None:
+        publish(n)
+        sfu_sends_rtcp()
+
     def tick() -> None:
         due = producer.nacks.due(sim.now, 2 * up.delay)
         if due:
@@ -249,7 +258,7 @@ def simulate(repeat: bool, seconds: float = 30.0, rate: int = 100) -> tuple[int,
 
     count = int(seconds * rate)
     for n in range(count):
-        sim.at(n / rate, lambda n=n: (publish(n), sfu_sends_rtcp()))
+        sim.at(n / rate, functools.partial(publish_and_report, n))
     if repeat:
         sim.at(NACK_TICK, tick)
     for k in range(int((seconds + 2) / 0.005)):
@@ -272,3 +281,25 @@ def test_one_nack_per_gap_leaves_holes_on_the_same_uplink() -> None:
     """The comparison that shows what the repeats are for: NACK once, ~2 % stay lost."""
     expected, got, _ = simulate(repeat=False)
     assert got < 0.99 * expected, (got, expected)
+
+
+def test_the_tracker_counts_asks_repairs_and_what_it_gave_up_on() -> None:
+    """What /metrics shows of the upstream repair (``upstream_*``): packets asked for, asks
+    again, packets that came after all, and those given up — each one told with its asks."""
+    tracker = NackTracker(random.Random(6))
+    gave_up: list[tuple[int, int]] = []
+    tracker.on_give_up = lambda seq, entry, now: gave_up.append((seq, int(entry[2])))
+    tracker.add([1, 2, 3], 0.0)
+    tracker.add([3], 0.0)  # already asked: not counted twice
+    assert tracker.asked == 3
+    entry = tracker.received(2)
+    assert entry is not None and entry[0] == 0.0 and tracker.recovered == 1
+    assert tracker.received(2) is None and tracker.received(9) is None
+    asked = poll(tracker, 0.0, 3.0, rtt=0.0)
+    assert tracker.repeated == sum(len(t) for t in asked.values()) == 2 * (NACK_MAX_TRIES - 1)
+    assert sorted(gave_up) == [(1, NACK_MAX_TRIES), (3, NACK_MAX_TRIES)]
+    assert tracker.given_up == 2 and len(tracker) == 0
+    for start in range(0, NACK_MAX_TRACKED + 10, 10):  # the memory bound gives up too
+        tracker.add(list(range(100 + start, 110 + start)), 4.0)
+    over = len(range(0, NACK_MAX_TRACKED + 10, 10)) * 10 - NACK_MAX_TRACKED
+    assert tracker.given_up == 2 + over and len(gave_up) == 2 + over and gave_up[2][0] == 100

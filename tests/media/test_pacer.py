@@ -127,3 +127,15 @@ def test_over_any_window_video_stays_under_rate_plus_burst(
         for item in pacer.release(now):
             out += item
         assert out <= burst + rate * now + 1500
+
+
+def test_remove_takes_some_items_out_and_keeps_the_others_in_order() -> None:
+    pacer = Pacer(100_000)
+    pacer.tokens = -10_000.0
+    for i in range(6):
+        assert pacer.push(("a" if i % 2 else "b", i), 100 + i)
+    taken = pacer.remove(lambda item: item[0] == "a")
+    assert taken == [("a", 1), ("a", 3), ("a", 5)]
+    assert [item for item, _ in pacer.queue] == [("b", 0), ("b", 2), ("b", 4)]
+    assert pacer.queued_bytes == 100 + 102 + 104
+    assert pacer.remove(lambda item: False) == [] and len(pacer.queue) == 3

@@ -241,12 +241,17 @@ def make_pair(
     up, down = RecordingTransport(), RecordingTransport()
     codec = Codec("video/VP8", 90000, 96) if kind == "video" else Codec("audio/opus", 48000, 111)
     producer = Producer(
-        producer_id="pr", participant_id="p", kind=kind, codec=codec, ssrc=1234, transport=up
-    )  # type: ignore[arg-type]
+        producer_id="pr",
+        participant_id="p",
+        kind=kind,
+        codec=codec,
+        ssrc=1234,
+        transport=up,  # type: ignore[arg-type]
+    )
     consumer = Consumer(
         consumer_id="co",
         producer=producer,
-        transport=down,
+        transport=down,  # type: ignore[arg-type]
         ssrc=777,
         payload_type=120,
         abs_send_time=True,

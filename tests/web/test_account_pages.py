@@ -95,6 +95,8 @@ TESTIDS = {
         "links-list",
         "links-error",
         "links-close",
+        "lesson-form-when",
+        "lesson-form-now",
     },
     "report.html": {
         "logout",
@@ -104,6 +106,8 @@ TESTIDS = {
         "report-threshold",
         "report-summary",
         "report-csv",
+        "report-xlsx",
+        "report-window-basis",
         "report-close",
         "report-verify",
         "report-frozen",
@@ -116,6 +120,26 @@ TESTIDS = {
         "guests-body",
         "guests-empty",
     },
+    "roster.html": {
+        "logout",
+        "roster-title",
+        "roster-count",
+        "roster-page-error",
+        "roster-notice",
+        "roster-form",
+        "roster-file",
+        "roster-withdraw",
+        "roster-check",
+        "roster-export",
+        "roster-preview",
+        "roster-read-as",
+        "roster-summary",
+        "roster-errors",
+        "roster-error-list",
+        "roster-confirm",
+        "roster-rows",
+        "roster-missing",
+    },
     "class-report.html": {
         "logout",
         "class-report-form",
@@ -123,6 +147,7 @@ TESTIDS = {
         "class-report-to",
         "class-report-submit",
         "class-report-csv",
+        "class-report-xlsx",
         "class-report-body",
         "class-report-error",
     },
@@ -153,6 +178,13 @@ DYNAMIC_KEYS = (
     + [f"status.{s}" for s in ("present", "late", "left_early", "absent")]
     + [f"report.state_{s}" for s in ("live", "frozen")]
     + [f"report.verify_{s}" for s in ("ok", "hash_bad", "events_bad")]
+    + [f"roster.status_{s}" for s in ("added", "updated", "unchanged", "error")]
+    + [f"roster.change_{c}" for c in ("full_name", "parent_contact", "readmitted")]
+    + [
+        f"roster.summary_{s}"
+        for s in ("added", "updated", "unchanged", "withdrawn", "kept", "error")
+    ]
+    + [f"roster.delimiter_{d}" for d in ("comma", "semicolon", "tab")]
 )
 
 
@@ -267,6 +299,13 @@ const out = {
   ],
   range: r.defaultRange(new Date(2025, 8, 8, 12, 0), 30),
   minutes: [r.minutesOf(300), r.minutesOf(0), r.minutesOf(89)],
+  slots: [
+    r.slotWhen(new Date("2025-09-08T01:15:00Z"), new Date("2025-09-08T01:03:40Z")),
+    r.slotWhen(new Date("2025-09-08T01:03:00Z"), new Date("2025-09-08T01:03:59Z")),
+    r.slotWhen(new Date("2025-09-08T01:00:00Z"), new Date("2025-09-08T01:03:10Z")),
+    r.slotWhen(new Date("2025-09-09T00:30:00Z"), new Date("2025-09-08T01:03:00Z")),
+    r.slotWhen(new Date("2025-09-08T17:15:00Z"), new Date("2025-09-08T16:50:00Z")),
+  ],
 };
 console.log(JSON.stringify(out));
 """
@@ -293,6 +332,14 @@ def test_records_rules_under_node() -> None:
     assert out["linkStatus"] == ["active", "expired", "expired", "revoked", "withdrawn"]
     # The form's day and times are read in the browser's time zone (here Hà Nội, UTC+7).
     assert out["schedule"] == ["2025-09-08T00:30:00.000Z", "2025-09-08T01:15:00.000Z"]
+    # Where a new lesson's start stands, to the minute, in Hà Nội's days (17:15Z is the 9th).
+    assert out["slots"] == [
+        {"when": "future", "minutes": 12},
+        {"when": "now", "minutes": 0},
+        {"when": "past", "minutes": 3},
+        {"when": "later", "minutes": 1407},
+        {"when": "later", "minutes": 25},
+    ]
     assert out["badSchedules"] == [None, None, None, None]
     assert out["range"] == {"from": "2025-08-09", "to": "2025-09-08"}
     assert out["minutes"] == [5, 0, 1]

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import update
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -329,6 +331,43 @@ def test_admins_manage_teachers_and_teachers_cannot(
     assert (denied.status_code, error_code(denied)) == (403, "forbidden")
 
 
+def test_admins_reset_disable_and_enable_accounts(
+    api_client: Api, admin: dict[str, str], lan: dict[str, str]
+) -> None:
+    client = api_client.client
+    new_password = "mật khẩu mới của Lan"
+    refused = client.post("/api/users/lan/disable", headers=lan)
+    assert (refused.status_code, error_code(refused)) == (403, "forbidden")
+    reset = client.post("/api/users/lan/password", json={"password": new_password}, headers=admin)
+    assert reset.status_code == 200 and reset.json()["user"]["username"] == "lan"
+    # Lan's session ended with the reset; her new password opens a new one.
+    assert client.get("/api/me", headers=lan).status_code == 401
+    relogged = client.post("/api/login", json={"username": "lan", "password": new_password})
+    assert relogged.status_code == 200
+    lan = {"Authorization": f"Bearer {relogged.json()['token']}"}
+    weak = client.post("/api/users/lan/password", json={"password": "123"}, headers=admin)
+    assert (weak.status_code, error_code(weak)) == (400, "weak_password")
+
+    disabled = client.post("/api/users/lan/disable", headers=admin)
+    assert disabled.status_code == 200 and disabled.json()["user"]["disabled_at"] is not None
+    assert client.get("/api/me", headers=lan).status_code == 401
+    again = client.post("/api/login", json={"username": "lan", "password": new_password})
+    assert (again.status_code, error_code(again)) == (401, "bad_login")
+    listed = client.get("/api/teachers", headers=admin).json()["teachers"]
+    assert [t["disabled_at"] is not None for t in listed if t["username"] == "lan"] == [True]
+    enabled = client.post("/api/users/lan/enable", headers=admin)
+    assert enabled.status_code == 200 and enabled.json()["user"]["disabled_at"] is None
+    assert (
+        client.post("/api/login", json={"username": "lan", "password": new_password}).status_code
+        == 200
+    )
+
+    myself = client.post("/api/users/admin/disable", headers=admin)
+    assert (myself.status_code, error_code(myself)) == (409, "cannot_disable_self")
+    ghost = client.post("/api/users/ghost/enable", headers=admin)
+    assert (ghost.status_code, error_code(ghost)) == (404, "not_found")
+
+
 def test_classes_and_who_sees_them(
     api_client: Api, admin: dict[str, str], lan: dict[str, str], hung: dict[str, str], class_5a: str
 ) -> None:
@@ -377,12 +416,14 @@ def test_roster_import_and_export_round_trip_over_http(
         f"/api/classes/{class_5a}/roster", content=exported.content, headers=admin
     )
     assert reimport.json()["imported"] == {"added": 0, "updated": 0, "unchanged": 3, "withdrawn": 0}
-    # Someone else's class does not exist for them.
+    # Someone else's class does not exist for them; the class's own teacher may import.
     assert client.get(f"/api/classes/{class_5a}/roster", headers=hung).status_code == 404
     assert (
-        client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=lan).status_code
-        == 403
+        client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=hung).status_code
+        == 404
     )
+    by_teacher = client.put(f"/api/classes/{class_5a}/roster", content=ROSTER_CSV, headers=lan)
+    assert by_teacher.status_code == 200, by_teacher.text
 
 
 def test_a_bad_roster_upload_reports_every_line_and_imports_nothing(
@@ -392,18 +433,91 @@ def test_a_bad_roster_upload_reports_every_line_and_imports_nothing(
     bad = ROSTER_CSV.replace(b"HS002,Tr", b"HS001,Tr") + b"HS004,,\r\nHS005,A,B,C\r\n"
     response = client.put(f"/api/classes/{class_5a}/roster", content=bad, headers=admin)
     assert response.status_code == 400
-    assert response.json()["error"] == {
-        "code": "bad_roster",
-        "message": "The roster file has errors; nothing was imported.",
-        "errors": [
-            {"line": 3, "reason": "duplicate_code"},
-            {"line": 5, "reason": "bad_name"},
-            {"line": 6, "reason": "wrong_column_count"},
-        ],
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "bad_roster",
+        "The roster file has errors; nothing was imported.",
+    )
+    assert [(e["line"], e["reason"], e.get("column"), e.get("value")) for e in error["errors"]] == [
+        (3, "duplicate_code", "student_code", "HS001"),
+        (5, "bad_name", "full_name", ""),
+        (6, "wrong_column_count", None, None),
+    ]
+    assert error["errors"][0]["messages"] == {
+        "en": "This student code is already on line 2.",
+        "vi": "Mã học sinh này đã có ở dòng 2.",
     }
     assert len(client.get(f"/api/classes/{class_5a}/roster", headers=admin).json()["students"]) == 3
     too_big = client.put(
         f"/api/classes/{class_5a}/roster", content=b"x" * (MAX_ROSTER_BYTES + 1), headers=admin
+    )
+    assert (too_big.status_code, error_code(too_big)) == (413, "too_big")
+
+
+ROSTER_FILES = Path(__file__).parents[1] / "classroom" / "rosters"
+
+
+def test_the_dry_run_previews_a_workbook_and_imports_nothing(
+    api_client: Api, admin: dict[str, str], lan: dict[str, str], class_5a: str
+) -> None:
+    client = api_client.client
+    workbook = (ROSTER_FILES / "class-7a.xlsx").read_bytes()
+    url = f"/api/classes/{class_5a}/roster"
+    response = client.put(
+        url, params={"dry_run": "true", "withdraw_missing": "true"}, content=workbook, headers=lan
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    preview = response.json()["preview"]
+    assert preview["ok"] is True and preview["withdraw_missing"] is True
+    assert preview["file"]["format"] == "xlsx" and preview["file"]["sheet"] == "Lớp 7A"
+    assert [(r["line"], r["student_code"], r["status"]) for r in preview["rows"]] == [
+        (5, "1001", "added"),
+        (6, "1002", "added"),
+        (7, "1003", "added"),
+        (8, "1004", "added"),
+    ]
+    assert [m["student_code"] for m in preview["missing"]] == ["HS001", "HS002", "HS003"]
+    assert preview["summary"] == {
+        "added": 4,
+        "updated": 0,
+        "unchanged": 0,
+        "withdrawn": 3,
+        "kept": 0,
+        "rows": 4,
+        "errors": 0,
+    }
+    codes = [s["student_code"] for s in client.get(url, headers=lan).json()["students"]]
+    assert codes == ["HS001", "HS002", "HS003"]
+    # Then the import itself, with the same answer.
+    done = client.put(url, params={"withdraw_missing": "1"}, content=workbook, headers=lan)
+    assert done.json()["imported"] == {"added": 4, "updated": 0, "unchanged": 0, "withdrawn": 3}
+
+
+def test_the_dry_run_of_a_bad_file_answers_its_rows_and_problems(
+    api_client: Api, admin: dict[str, str], class_5a: str
+) -> None:
+    client = api_client.client
+    url = f"/api/classes/{class_5a}/roster"
+    data = (ROSTER_FILES / "windows-1252-lost-letters.csv").read_bytes()
+    preview = client.put(url, params={"dry_run": "1"}, content=data, headers=admin).json()[
+        "preview"
+    ]
+    assert preview["ok"] is False and preview["file"]["encoding"] == "Windows-1252"
+    assert [r["status"] for r in preview["rows"]] == ["error"] * 3
+    assert {e["reason"] for e in preview["errors"]} == {"letters_replaced"}
+    assert preview["summary"]["kept"] == 3
+    refused = client.put(url, content=data, headers=admin)
+    assert refused.status_code == 400 and error_code(refused) == "bad_roster"
+    # Bytes that are no UTF-8 in a value come back as U+FFFD, and the answer is still JSON.
+    mixed = ROSTER_CSV + "HS004,Nguyễn Văn Bình,\r\n".encode() + b"HS005,Tr\xe2n,\r\n"
+    answer = client.put(url, params={"dry_run": "1"}, content=mixed, headers=admin)
+    assert answer.status_code == 200
+    assert [(e["line"], e["reason"]) for e in answer.json()["preview"]["errors"]] == [
+        (6, "not_utf8")
+    ]
+    too_big = client.put(
+        url, params={"dry_run": "1"}, content=b"x" * (MAX_ROSTER_BYTES + 1), headers=admin
     )
     assert (too_big.status_code, error_code(too_big)) == (413, "too_big")
 
@@ -596,19 +710,62 @@ def test_lesson_report_close_verify_and_csv(
         "events_match": True,
     }
 
+    # CSV: Vietnamese by default, for Excel (";" as the list separator, BOM, local times).
     exported = client.get(f"/api/lessons/{lesson_id}/report.csv", headers=lan)
     assert exported.status_code == 200
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
     assert exported.headers["x-report-sha256"] == frozen["frozen"]["content_hash"]
     assert exported.content.startswith(BOM)
-    rows = list(csv.reader(io.StringIO(exported.content[len(BOM) :].decode())))
+    text = exported.content[len(BOM) :].decode()
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert rows[0][:4] == ["Loại", "Mã HS", "Họ và tên", "Trạng thái"]
     assert [row[:3] for row in rows[1:]] == [
-        ["student", "HS001", "Nguyễn Văn An"],
-        ["student", "HS002", "Trần Thị Bích Ngọc"],
-        ["student", "HS003", "Lê Hoàng Đức"],
-        ["guest", "", "Khách Dự Giờ"],
+        ["Học sinh", "HS001", "Nguyễn Văn An"],
+        ["Học sinh", "HS002", "Trần Thị Bích Ngọc"],
+        ["Học sinh", "HS003", "Lê Hoàng Đức"],
+        ["Khách", "", "Khách Dự Giờ"],
     ]
-    assert rows[2][3] == "absent"
-    assert rows[1][4].endswith("+07:00")  # the school's time zone
+    assert rows[2][3] == "Vắng"
+    joined_at = datetime.fromisoformat(frozen["students"][0]["first_join"])
+    local = joined_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert rows[1][4] == local.strftime("%d/%m/%Y %H:%M")  # the school's time zone
+    disposition = exported.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="diem-danh_5A_')
+    assert "filename*=UTF-8''%C4%90i%E1%BB%83m%20danh%205A%20-%20" in disposition
+    assert disposition.endswith(".csv")
+
+    english = client.get(f"/api/lessons/{lesson_id}/report.csv?lang=en", headers=lan)
+    rows = list(csv.reader(io.StringIO(english.content[len(BOM) :].decode()), delimiter=","))
+    assert rows[0][:4] == ["Type", "Student code", "Full name", "Status"]
+    assert rows[2][3] == "Absent"
+    assert 'filename="attendance_5A_' in english.headers["content-disposition"]
+    asked = client.get(
+        f"/api/lessons/{lesson_id}/report.csv", headers={**lan, "Accept-Language": "en-GB,vi;q=0.5"}
+    )
+    assert asked.content.decode("utf-8-sig").startswith("Type,Student code,")
+
+    # The workbook, read back: typed cells in the school's time zone.
+    workbook = client.get(f"/api/lessons/{lesson_id}/report.xlsx", headers=admin)
+    assert workbook.status_code == 200
+    assert workbook.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert workbook.headers["x-report-sha256"] == frozen["frozen"]["content_hash"]
+    assert workbook.headers["content-disposition"].endswith(".xlsx")
+    book = load_workbook(io.BytesIO(workbook.content))
+    sheet = book["Điểm danh"]
+    status = {"present": "Có mặt", "absent": "Vắng"}[frozen["students"][0]["status"]]
+    assert sheet["C2"].value == "Nguyễn Văn An" and sheet["D2"].value == status
+    assert sheet["E2"].value == local.replace(second=0, microsecond=0, tzinfo=None)
+    assert sheet["E2"].number_format == "dd/mm/yyyy hh:mm"
+    assert isinstance(sheet["G2"].value, int) and sheet["H2"].number_format == "0.0%"
+    about = {row[0].value: row[1].value for row in book["Thông tin"].iter_rows(min_row=2)}
+    assert about["Mã kiểm tra (SHA-256)"] == frozen["frozen"]["content_hash"]
+
+    for path in ("report.csv", "report.xlsx"):
+        refused = client.get(f"/api/lessons/{lesson_id}/{path}?lang=fr", headers=lan)
+        assert (refused.status_code, error_code(refused)) == (400, "invalid_language")
+        assert refused.json()["error"]["languages"] == ["vi", "en"]
 
 
 def test_a_report_cannot_be_closed_before_the_lesson_is_over(
@@ -637,6 +794,21 @@ def test_class_report_over_a_date_range(
     ]
     exported = client.get(f"/api/classes/{class_5a}/report.csv?{query}", headers=lan)
     assert exported.content.startswith(BOM) and "Lê Hoàng Đức".encode() in exported.content
+    rows = list(csv.reader(io.StringIO(exported.content[len(BOM) :].decode()), delimiter=";"))
+    assert rows[0][:3] == ["Mã HS", "Họ và tên", "Số buổi"]
+    assert rows[1] == ["HS001", "Nguyễn Văn An", "1", "0", "0", "0", "0", "1", "0", "0%"]
+    first, last = today - timedelta(days=1), today + timedelta(days=1)
+    assert exported.headers["content-disposition"].startswith(
+        f"attachment; filename=\"chuyen-can_5A_{first}_{last}.csv\"; filename*=UTF-8''"
+    )
+    workbook = client.get(f"/api/classes/{class_5a}/report.xlsx?{query}&lang=en", headers={**lan})
+    assert workbook.status_code == 200
+    book = load_workbook(io.BytesIO(workbook.content))
+    assert book.sheetnames == ["Students", "Lessons", "About"]
+    assert book["Students"]["J2"].value == 0 and book["Students"]["J2"].number_format == "0.0%"
+    assert book["Lessons"]["A2"].value == data["lessons"][0]["title"]
+    refused = client.get(f"/api/classes/{class_5a}/report.xlsx?from=x&to=y", headers=lan)
+    assert (refused.status_code, error_code(refused)) == (400, "invalid_range")
     assert client.get(f"/api/classes/{class_5a}/report?{query}", headers=hung).status_code == 404
     for bad in (
         "",

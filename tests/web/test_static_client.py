@@ -44,6 +44,7 @@ ACCOUNT_PAGES = {
     "lessons.html": "/lessons",
     "report.html": "/lessons/00000000-0000-4000-8000-000000000000/report",
     "class-report.html": "/classes/00000000-0000-4000-8000-000000000000/report",
+    "roster.html": "/classes/00000000-0000-4000-8000-000000000000/roster",
 }
 
 # -- reading the client ---------------------------------------------------------------------
@@ -459,9 +460,15 @@ def test_no_html_injection_or_eval() -> None:
 
 
 def test_no_public_stun_server() -> None:
+    """No ICE server is written into the client: its peer connections use only what the
+    server's join response names (its TURN relay), and none by default."""
     sources = {path.name: path.read_text("utf-8") for path in modules()}
-    assert not any(re.search(r"\b(?:stun|turn)s?:", s) for s in sources.values())
-    assert "iceServers: []" in sources["media.js"]
+    url = re.compile(r"[\"'`](?:stun|turn)s?:[\w\[]")
+    assert not any(url.search(s) for s in sources.values())
+    media = sources["media.js"]
+    assert "export function createPeerConnection(iceServers = []) {" in media
+    assert "new RTCPeerConnection({ iceServers: usableIceServers(iceServers) })" in media
+    assert media.count("new RTCPeerConnection(") == 1
 
 
 def test_secrets_are_not_logged() -> None:

@@ -124,8 +124,8 @@ test("the stage: camera off, data saver and held-back video are covered", () => 
   assert.equal(stageView(all).cover, "camera_off");
 });
 
-test("initials for the cover", () => {
-  assert.equal(initialOf("  đặng thu hà"), "Đ");
+test("initials for the cover: the given name's", () => {
+  assert.equal(initialOf("  đặng thu hà"), "H");
   assert.equal(initialOf(""), "?");
   assert.equal(initialOf("Ánh"), "Á");
 });

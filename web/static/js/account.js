@@ -28,16 +28,19 @@ export class ApiError extends Error {
 }
 
 /**
- * Call the records API with JSON in and out.
+ * Call the records API with JSON in and out (or a file as the body: `file`).
  * @param {string} path e.g. `/api/lessons`
- * @param {{method?: string, body?: any}} [options]
+ * @param {{method?: string, body?: any, file?: Blob}} [options]
  * @returns {Promise<any>} the parsed JSON answer (null for 204)
  * @throws {ApiError}
  */
-export async function api(path, { method = "GET", body } = {}) {
+export async function api(path, { method = "GET", body, file } = {}) {
   /** @type {RequestInit} */
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
+  if (file !== undefined) {
+    init.headers = { ...init.headers, "Content-Type": "application/octet-stream" };
+    init.body = file;
+  } else if (body !== undefined) {
     init.headers = { ...init.headers, "Content-Type": "application/json" };
     init.body = JSON.stringify(body);
   }

@@ -1,11 +1,12 @@
 /**
  * A class's attendance over a date range (`/classes/<class id>/report`): for each student,
  * the lessons they were expected at, attended (present, late or left early), each status and
- * their minutes; frozen and live lesson reports count alike. With the CSV of the same range.
+ * their minutes; frozen and live lesson reports count alike. With the Excel and CSV files of
+ * the same range, in the page's language.
  */
 
 import { byTestId, create, need, show } from "./dom.js";
-import { initI18n, onLanguageChange, setText, t } from "./i18n.js";
+import { getLanguage, initI18n, onLanguageChange, setText, t } from "./i18n.js";
 import {
   ApiError,
   api,
@@ -25,6 +26,7 @@ const page = {
   submit: /** @type {HTMLButtonElement} */ (need("class-report-submit")),
   error: need("class-report-error"),
   lessons: need("class-report-lessons"),
+  xlsx: /** @type {HTMLAnchorElement} */ (need("class-report-xlsx")),
   csv: /** @type {HTMLAnchorElement} */ (need("class-report-csv")),
   view: need("class-report-view"),
   body: need("class-report-body"),
@@ -39,6 +41,17 @@ const base = `/api/classes/${encodeURIComponent(classId)}`;
 
 /** @type {any} */
 let report = null;
+/** The range of the report shown, as a query (empty: none shown, no downloads). */
+let shownQuery = "";
+
+/** Excel and CSV of the range shown, with headers and values in the page's language. */
+function setDownloads() {
+  const query = `${shownQuery}&lang=${encodeURIComponent(getLanguage())}`;
+  page.xlsx.href = `${base}/report.xlsx?${query}`;
+  page.csv.href = `${base}/report.csv?${query}`;
+  show(page.xlsx, Boolean(shownQuery));
+  show(page.csv, Boolean(shownQuery));
+}
 
 function cell(labelKey, text, className = "") {
   return create("td", { className, text, attrs: { "data-label": t(labelKey) } });
@@ -87,12 +100,13 @@ async function load() {
   try {
     const data = await api(`${base}/report?${query}`);
     report = data.report;
-    page.csv.href = `${base}/report.csv?${query}`;
-    show(page.csv);
+    shownQuery = query;
+    setDownloads();
     render();
   } catch (error) {
     showApiError(page.error, error);
-    show(page.csv, false);
+    shownQuery = "";
+    setDownloads();
   } finally {
     page.submit.disabled = false;
   }
@@ -105,7 +119,10 @@ page.form.addEventListener("submit", (event) => {
   event.preventDefault();
   load();
 });
-onLanguageChange(render);
+onLanguageChange(() => {
+  render();
+  setDownloads();
+});
 
 requireUser().then(
   (me) => {

@@ -142,14 +142,7 @@ export const COVER_KEYS = Object.freeze({
   frozen: "video.frozen",
 });
 
-/**
- * The first letter of a name, for a picture-less stand-in.
- * @param {string} name
- * @returns {string}
- */
-export function initialOf(name) {
-  return ([...String(name ?? "").trim()][0] ?? "?").toLocaleUpperCase();
-}
+export { initialOf } from "./names.js";
 
 /**
  * A bit rate for people: "850 kbit/s", "1,2 Mbit/s" (in the page's language), or null.

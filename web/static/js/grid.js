@@ -16,6 +16,7 @@ import { create, show } from "./dom.js";
 import { linkBadge } from "./downlink.js";
 import { watchFrames } from "./freeze.js";
 import { setText, setTitle } from "./i18n.js";
+import { initialOf, showNameEnd } from "./names.js";
 import { trackState } from "./roster.js";
 
 export const DEFAULT_PAGE_SIZE = 6;
@@ -45,11 +46,6 @@ export function paginate(items, size, wanted) {
   return { items: items.slice(page * size, (page + 1) * size), page, pages };
 }
 
-/** The initial of a name, for a tile without a picture. */
-function initial(name) {
-  const first = [...String(name).trim()][0] ?? "?";
-  return first.toLocaleUpperCase();
-}
 
 /** One page of students' tiles, the pager, and the audio of everyone not shown with video. */
 export class StudentGrid {
@@ -235,8 +231,8 @@ export class StudentGrid {
     element.dataset.audio = trackState(person, "audio");
     element.dataset.video = trackState(person, "video");
     const part = (selector) => /** @type {HTMLElement} */ (element.querySelector(selector));
-    part(".tile-name").textContent = person.name;
-    part(".tile-avatar").textContent = initial(person.name);
+    showNameEnd(part(".tile-name"), person.name);
+    part(".tile-avatar").textContent = initialOf(person.name);
     element.dataset.link = person.link ?? "ok";
     const link = part(".tile-link");
     const badge = linkBadge(person.link);

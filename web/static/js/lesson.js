@@ -20,6 +20,7 @@ import { watchFrames } from "./freeze.js";
 import { LocalMedia } from "./devices.js";
 import { initI18n, setAriaLabel, setText, setTitle } from "./i18n.js";
 import { hasWebRTC } from "./media.js";
+import { showNameEnd } from "./names.js";
 import { Playback } from "./playback.js";
 import { LessonSession, exposeDebugHandle } from "./session.js";
 import { local as localStore, session as sessionStore } from "./storage.js";
@@ -267,7 +268,7 @@ function renderStage() {
   show(page.cover, Boolean(view.cover));
   if (view.cover) {
     page.coverInitial.textContent = initialOf(teacher?.name ?? "");
-    page.coverName.textContent = teacher?.name ?? "";
+    showNameEnd(page.coverName, teacher?.name ?? "");
     setText(page.coverText, COVER_KEYS[view.cover]);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The teacher's classes and lessons (`/lessons`): each class with its lessons (title, time,
- * state), a form to schedule a class lesson, every student's personal link for a lesson (copy,
- * revoke, issue a new one), "start teaching" and the lesson's report.
+ * state), a link to its student list (`/classes/<id>/roster`), a form to schedule a class
+ * lesson, every student's personal link for a lesson (copy, revoke, issue a new one), "start
+ * teaching" and the lesson's report.
  *
  * "Start teaching" asks the API for a fresh teacher token and hands the lesson to the `/teach`
  * console the way that page remembers its own lessons (sessionStorage `lophoc.teacher.<code>`
@@ -24,7 +25,7 @@ import {
   ApiError,
   timeZoneName,
 } from "./account.js";
-import { lessonState, linkStatus, linksByStudent, scheduleFrom } from "./records.js";
+import { lessonState, linkStatus, linksByStudent, scheduleFrom, slotWhen } from "./records.js";
 
 const MAX_TITLE_CHARS = 200;
 const PASSWORD_CHARS = { min: 8, max: 256 };
@@ -48,6 +49,8 @@ const page = {
   lessonStart: /** @type {HTMLInputElement} */ (need("lesson-form-start")),
   lessonEnd: /** @type {HTMLInputElement} */ (need("lesson-form-end")),
   lessonZone: need("lesson-form-zone"),
+  lessonWhen: need("lesson-form-when"),
+  lessonNow: /** @type {HTMLButtonElement} */ (need("lesson-form-now")),
   lessonPassword: /** @type {HTMLInputElement} */ (need("lesson-form-password")),
   lessonSubmit: /** @type {HTMLButtonElement} */ (need("lesson-form-submit")),
   lessonCancel: /** @type {HTMLButtonElement} */ (need("lesson-form-cancel")),
@@ -126,7 +129,13 @@ function classCard(schoolClass, own, now) {
     attrs: { href: `/classes/${encodeURIComponent(schoolClass.id)}/report` },
   });
   setText(report, "lessons.class_report");
-  const actions = create("div", { className: "class-actions" }, [report]);
+  const roster = create("a", {
+    className: "btn btn-ghost btn-small",
+    testId: "class-roster-link",
+    attrs: { href: `/classes/${encodeURIComponent(schoolClass.id)}/roster` },
+  });
+  setText(roster, "lessons.roster");
+  const actions = create("div", { className: "class-actions" }, [roster, report]);
   if (isTeacher()) {
     const add = create("button", {
       className: "btn btn-primary btn-small",
@@ -159,7 +168,7 @@ function lessonRow(lesson, now) {
   const code = create("span", { className: "lesson-code" });
   setText(code, "lessons.code", { code: formatCode(lesson.code) });
   const badge = create("span", {
-    className: "badge",
+    className: "state-badge",
     testId: "lesson-state",
     attrs: { "data-state": state },
   });
@@ -185,9 +194,21 @@ function lessonRow(lesson, now) {
         attrs: { type: "button" },
       })
     );
-    setText(start, "lessons.start");
+    // Before its scheduled start, starting is a choice the teacher makes knowingly: the
+    // button says "start early" and asks first (attendance then counts from the start).
+    const early = state === "upcoming";
+    setText(start, early ? "lessons.start_early" : "lessons.start");
+    if (early) {
+      // Not the usual way in: a secondary button, and a question first.
+      start.classList.replace("btn-primary", "btn-secondary");
+      start.dataset.early = "true";
+      start.title = t("lessons.start_early_title", { time: formatTime(lesson.scheduled_start) });
+    }
     start.disabled = state === "ended";
-    start.addEventListener("click", () => startTeaching(lesson, start));
+    start.addEventListener("click", () => {
+      if (lessonState(lesson, new Date()) === "upcoming" && !confirmEarlyStart(lesson)) return;
+      startTeaching(lesson, start);
+    });
     actions.append(links, start);
   }
   const report = create("a", {
@@ -214,6 +235,27 @@ function notify(key, params = {}) {
 }
 
 // -- starting to teach ----------------------------------------------------------------------
+
+/** "12 phút", "2 giờ 5 phút": how long until something, in whole minutes. */
+function waitText(minutes) {
+  if (minutes < 60) return t("lessons.wait_minutes", { minutes });
+  return t("lessons.wait_hours", { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
+}
+
+/** Ask before starting a lesson ahead of its schedule; true to go ahead. */
+function confirmEarlyStart(lesson) {
+  const start = parseTime(lesson.scheduled_start);
+  if (!start) return true;
+  const minutes = Math.max(1, Math.ceil((start.getTime() - Date.now()) / 60_000));
+  return window.confirm(
+    t("lessons.start_early_confirm", {
+      title: lesson.title,
+      time: formatTime(start),
+      date: formatDate(start),
+      wait: waitText(minutes),
+    }),
+  );
+}
 
 /**
  * Hand the lesson to `/teach` in the shape teach.js remembers its own (`POST /api/lessons`'s
@@ -247,7 +289,11 @@ function timeOfDay(date) {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-/** The next quarter hour from now, and the default length after it. */
+/**
+ * The next quarter hour from now, and the default length after it. The form says how far
+ * off that is, and "start now" moves it to this minute: no lesson is scheduled for later
+ * without the teacher seeing so.
+ */
 function defaultSlot() {
   const start = new Date();
   start.setSeconds(0, 0);
@@ -263,14 +309,40 @@ function openLessonForm(schoolClass) {
   const { start, end } = defaultSlot();
   page.lessonTitle.value = "";
   page.lessonPassword.value = "";
-  page.lessonDate.value = isoDay(start);
-  page.lessonStart.value = timeOfDay(start);
-  page.lessonEnd.value = timeOfDay(end);
+  setSlot(start, end);
   const zone = timeZoneName();
   if (zone) setText(page.lessonZone, "lesson_form.zone", { zone });
   else show(page.lessonZone, false);
   page.lessonDialog.showModal();
   page.lessonTitle.focus();
+}
+
+function setSlot(start, end) {
+  page.lessonDate.value = isoDay(start);
+  page.lessonStart.value = timeOfDay(start);
+  page.lessonEnd.value = timeOfDay(end);
+  describeSlot();
+}
+
+/** "Starts in 12 minutes, at 18:15" under the times, kept up to date as they change. */
+function describeSlot() {
+  const schedule = formSchedule();
+  show(page.lessonWhen, Boolean(schedule));
+  if (!schedule) return;
+  const { when, minutes } = slotWhen(schedule.start, new Date());
+  page.lessonWhen.dataset.when = when;
+  setText(page.lessonWhen, `lesson_form.when_${when}`, {
+    minutes,
+    wait: waitText(minutes),
+    time: formatTime(schedule.start),
+    date: formatDate(schedule.start),
+  });
+}
+
+function startNow() {
+  const start = new Date();
+  start.setSeconds(0, 0);
+  setSlot(start, new Date(start.getTime() + DEFAULT_LENGTH_MINUTES * 60_000));
 }
 
 function formSchedule() {
@@ -366,7 +438,7 @@ function linkRow(link, lesson, now) {
   const status = linkStatus(link, lesson, now);
   const name = create("strong", { className: "link-name", testId: "link-name", text: link.full_name });
   const code = create("span", { className: "link-code", text: link.student_code });
-  const badge = create("span", { className: "badge", testId: "link-status", attrs: { "data-state": status } });
+  const badge = create("span", { className: "state-badge", testId: "link-status", attrs: { "data-state": status } });
   setText(badge, `link_state.${status}`);
   const head = create("div", { className: "link-head" }, [name, code, badge]);
   const row = create(
@@ -456,6 +528,10 @@ async function changeLink(link, action) {
 
 page.lessonForm.addEventListener("submit", submitLesson);
 page.lessonCancel.addEventListener("click", () => page.lessonDialog.close());
+page.lessonNow.addEventListener("click", startNow);
+for (const input of [page.lessonDate, page.lessonStart, page.lessonEnd]) {
+  input.addEventListener("input", describeSlot);
+}
 page.linksClose.addEventListener("click", () => page.linksDialog.close());
 page.filter.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -464,6 +540,7 @@ page.filter.addEventListener("submit", (event) => {
 onLanguageChange(() => {
   render();
   renderLinks();
+  if (page.lessonDialog.open) describeSlot();
 });
 
 const since = new Date();

@@ -33,11 +33,35 @@ export function hasWebRTC() {
 }
 
 /**
- * A peer connection with no ICE servers (never a public STUN server).
+ * A peer connection with the ICE servers the server named (its TURN relay, with credentials
+ * minted for this participant), and never any other: no public STUN server.
+ * @param {Array<RTCIceServer>} [iceServers] the join response's `ice_servers`
  * @returns {RTCPeerConnection}
  */
-export function createPeerConnection() {
-  return new RTCPeerConnection({ iceServers: [] });
+export function createPeerConnection(iceServers = []) {
+  return new RTCPeerConnection({ iceServers: usableIceServers(iceServers) });
+}
+
+/**
+ * The `ice_servers` entries a browser can take: `turn:`/`turns:` (or `stun:`) URLs with their
+ * credentials; anything else is left out rather than failing the peer connection.
+ * @param {unknown} servers
+ * @returns {Array<RTCIceServer>}
+ */
+export function usableIceServers(servers) {
+  if (!Array.isArray(servers)) return [];
+  const usable = [];
+  for (const server of servers) {
+    const urls = (Array.isArray(server?.urls) ? server.urls : [server?.urls]).filter(
+      (url) => typeof url === "string" && /^(turns?|stun):/.test(url),
+    );
+    if (urls.length === 0) continue;
+    const entry = { urls };
+    if (typeof server.username === "string") entry.username = server.username;
+    if (typeof server.credential === "string") entry.credential = server.credential;
+    usable.push(entry);
+  }
+  return usable;
 }
 
 /**
@@ -96,6 +120,7 @@ export const BITRATES = Object.freeze({
 export class MediaSession extends EventTarget {
   #request;
   #bitrates;
+  #iceServers;
   /** @type {RTCPeerConnection | null} */
   #publishPc = null;
   /** @type {RTCPeerConnection | null} */
@@ -121,10 +146,11 @@ export class MediaSession extends EventTarget {
    * @param {(type: string, fields?: object) => Promise<any>} options.request sends one request
    * @param {{video: number, audio: number}} [options.bitrates] send caps in bits per second
    */
-  constructor({ request, bitrates = BITRATES.student }) {
+  constructor({ request, bitrates = BITRATES.student, iceServers = [] }) {
     super();
     this.#request = request;
     this.#bitrates = bitrates;
+    this.#iceServers = iceServers;
   }
 
   /** @returns {{publish: RTCPeerConnection | null, subscribe: RTCPeerConnection | null}} */
@@ -313,7 +339,7 @@ export class MediaSession extends EventTarget {
   }
 
   #createPc(name) {
-    const pc = createPeerConnection();
+    const pc = createPeerConnection(this.#iceServers);
     pc.addEventListener("icecandidate", (event) => this.#onCandidate(name, event.candidate));
     pc.addEventListener("track", () => this.dispatchEvent(new Event("tracks")));
     this.#watch(name, pc);

@@ -12,6 +12,7 @@ import { openConnectionDetails } from "./connection.js";
 import { create, show } from "./dom.js";
 import { getLanguage, setAriaLabel, setText, t } from "./i18n.js";
 import { confirmAction, panelDialog } from "./dialogs.js";
+import { showNameEnd } from "./names.js";
 
 /**
  * @typedef {import("./session.js").LessonSession} LessonSession
@@ -297,7 +298,8 @@ export class HandsPanel {
         const item = create("li", { className: "hand", testId: "hand" });
         item.dataset.id = id;
         const order = create("span", { className: "hand-order", text: String(index + 1) });
-        const name = create("span", { className: "hand-name", text: person?.name ?? "" });
+        const name = create("span", { className: "hand-name" });
+        showNameEnd(name, person?.name ?? "");
         item.append(order, name);
         if (current?.isStaff) {
           const lower = button("hand-lower", "hands.lower");

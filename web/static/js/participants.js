@@ -8,6 +8,7 @@
 import { create, show } from "./dom.js";
 import { linkBadge } from "./downlink.js";
 import { setText, setTitle } from "./i18n.js";
+import { initialOf } from "./names.js";
 import { participantMenu } from "./moderation.js";
 import { trackState } from "./roster.js";
 
@@ -111,7 +112,7 @@ export class ParticipantList {
     name.textContent = person.name;
     name.title = person.name; // the list may cut a long name short
     const avatar = /** @type {HTMLElement} */ (item.querySelector(".participant-avatar"));
-    avatar.textContent = ([...person.name.trim()][0] ?? "?").toLocaleUpperCase();
+    avatar.textContent = initialOf(person.name);
     const hand = this.hands?.has(person.id) ?? false;
     item.dataset.hand = hand ? "true" : "false";
     const handIcon = /** @type {HTMLElement} */ (item.querySelector(".status-hand"));

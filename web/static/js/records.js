@@ -91,6 +91,23 @@ export function scheduleFrom(day, from, to) {
 }
 
 /**
+ * How a lesson's start stands against now, to the minute (the form's times have no seconds):
+ * "now", in `minutes` ("future", today), `minutes` ago ("past"), or on another day ("later").
+ * @param {Date} start
+ * @param {Date} now
+ * @returns {{when: "now" | "future" | "past" | "later", minutes: number}}
+ */
+export function slotWhen(start, now) {
+  const thisMinute = new Date(now.getTime());
+  thisMinute.setSeconds(0, 0);
+  const minutes = Math.round((start.getTime() - thisMinute.getTime()) / 60_000);
+  if (isoDay(start) !== isoDay(now)) return { when: "later", minutes: Math.abs(minutes) };
+  if (minutes > 0) return { when: "future", minutes };
+  if (minutes < 0) return { when: "past", minutes: -minutes };
+  return { when: "now", minutes: 0 };
+}
+
+/**
  * Whole minutes from seconds, for thresholds ("late after 5 minutes").
  * @param {number} seconds
  */

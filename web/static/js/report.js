@@ -1,12 +1,13 @@
 /**
  * A lesson's attendance report (`/lessons/<lesson id>/report`): every rostered student's
  * status (present, late, left early, absent) with first join, last leave, minutes and
- * percentage of the lesson; guests apart; the thresholds; the CSV; closing the report (which
- * freezes it with its SHA-256) and checking a frozen report against the stored events.
+ * percentage of the lesson; guests apart; the window counted and why (as taught, or as
+ * scheduled); the thresholds; the Excel and CSV downloads in the page's language; closing the
+ * report (which freezes it with its SHA-256) and checking a frozen report against the events.
  */
 
 import { byTestId, create, need, show } from "./dom.js";
-import { clearText, initI18n, onLanguageChange, setText, t } from "./i18n.js";
+import { clearText, getLanguage, initI18n, onLanguageChange, setText, t } from "./i18n.js";
 import {
   ApiError,
   api,
@@ -32,9 +33,11 @@ const page = {
   className: need("report-class"),
   schedule: need("report-schedule"),
   window: need("report-window"),
+  basis: need("report-window-basis"),
   asOf: need("report-as-of"),
   threshold: need("report-threshold"),
   summary: need("report-summary"),
+  xlsx: /** @type {HTMLAnchorElement} */ (need("report-xlsx")),
   csv: /** @type {HTMLAnchorElement} */ (need("report-csv")),
   refresh: /** @type {HTMLButtonElement} */ (need("report-refresh")),
   close: /** @type {HTMLButtonElement} */ (need("report-close")),
@@ -81,6 +84,12 @@ function render() {
     ? `${formatDate(start)} · ${formatTime(start)}–${formatTime(lesson.scheduled_end)}`
     : "—";
   page.window.textContent = `${formatTime(report.window.start)}–${formatTime(report.window.end)}`;
+  // Reports frozen before the window followed the teaching (version 1) have no basis: they
+  // were counted over the schedule.
+  const basis = report.window.basis === "taught" ? "taught" : "scheduled";
+  page.basis.dataset.basis = basis;
+  setText(page.basis, `report.basis_${basis}`);
+  setDownloads();
   page.asOf.textContent = formatDateTime(report.as_of);
   const policy = report.policy;
   setText(page.threshold, "report.thresholds", {
@@ -158,7 +167,7 @@ function renderStudents() {
   show(page.studentsEmpty, report.students.length === 0);
   for (const line of report.students) {
     const badge = create("span", {
-      className: "badge",
+      className: "state-badge",
       testId: "student-status",
       attrs: { "data-state": line.status },
     });
@@ -287,11 +296,21 @@ async function refresh() {
   page.refresh.disabled = false;
 }
 
-page.csv.href = `${base}/report.csv`;
+/** The downloads, with headers and values in the page's language. */
+function setDownloads() {
+  const query = `?lang=${encodeURIComponent(getLanguage())}`;
+  page.xlsx.href = `${base}/report.xlsx${query}`;
+  page.csv.href = `${base}/report.csv${query}`;
+}
+
+setDownloads();
 page.close.addEventListener("click", closeReport);
 page.verify.addEventListener("click", verifyReport);
 page.refresh.addEventListener("click", refresh);
-onLanguageChange(render);
+onLanguageChange(() => {
+  render();
+  setDownloads();
+});
 
 requireUser().then(
   async (me) => {

@@ -313,6 +313,7 @@ export class LessonSession extends EventTarget {
     const media = new MediaSession({
       request: (type, fields) => this.signaling.request(type, fields),
       bitrates: BITRATES[this.role],
+      iceServers: data.ice_servers,
     });
     this.media = media;
     media.addEventListener("tracks", () => this.#onTracks(media));

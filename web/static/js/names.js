@@ -1,0 +1,31 @@
+/**
+ * People's names as the page shows them. Vietnamese names run family name, middle names,
+ * given name ("Nguyễn Thị Lan"), and people are called by the given name: many students of a
+ * class share a family name (a third of Vietnam is "Nguyễn"), so a stand-in picture shows the
+ * given name's initial, and a name cut short keeps its end.
+ */
+
+/**
+ * The initial of a name's last word (the given name), for a picture-less stand-in.
+ * @param {unknown} name
+ * @returns {string}
+ */
+export function initialOf(name) {
+  const words = String(name ?? "").trim().split(/\s+/).filter(Boolean);
+  const given = words[words.length - 1] ?? "";
+  return ([...given][0] ?? "?").toLocaleUpperCase();
+}
+
+/**
+ * Show `name` in a one-line element that keeps the name's end when it is cut short (the
+ * element gets the `name-end` class; the name, isolated in a `<bdi>`, stays left to right).
+ * @param {HTMLElement} element
+ * @param {string} name
+ */
+export function showNameEnd(element, name) {
+  element.classList.add("name-end");
+  const text = document.createElement("bdi");
+  text.textContent = name;
+  element.replaceChildren(text);
+  element.title = name;
+}
