@@ -1,9 +1,10 @@
-"""``MediaService``: the one door from the control plane into the SFU.
+"""``MediaService``: the SFU of one process, behind ``media.port.MediaPort``.
 
-Signaling never touches a transport, producer or consumer: it calls these methods with plain
-data (ids, SDP text, candidate dicts) and gets plain data back, so the media plane could move to
-worker processes — one per core, a lesson pinned to a worker, as mediasoup does — without the
-control side changing. Each lesson has its own ``Router``; every lookup goes through the
+Signaling never touches a transport, producer or consumer, nor this class: it drives the SFU
+through the async ``MediaPort`` (``media.port.LocalMedia`` wraps this service), with plain data
+(ids, SDP text, candidate dicts) in and out, so the media plane could move to worker processes
+— one per core, a lesson pinned to a worker, as mediasoup does — without the control side
+changing. Each lesson has its own ``Router``; every lookup goes through the
 caller's lesson, so no request can reach another lesson's media.
 """
 
@@ -21,7 +22,7 @@ from . import _aiortc
 from .allocation import TICK
 from .ice import IceSettings
 from .router import COUNTERS, Producer
-from .transport import MediaError, PublishTransport, SubscribeTransport, Transport
+from .transport import MediaError, PublishTransport, SubscribeTransport
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +101,7 @@ class Router:
 
 
 class MediaService:
-    def __init__(
-        self,
-        settings: MediaSettings | None = None,
-        on_transport_state: Callable[[str, str, str, str], None] | None = None,
-    ) -> None:
+    def __init__(self, settings: MediaSettings | None = None) -> None:
         self.settings = settings or MediaSettings()
         if self.settings.ice.addresses is not None:
             _aiortc.set_host_addresses(self.settings.ice.addresses)
@@ -116,7 +113,6 @@ class MediaService:
         """Subscribers who asked for audio only."""
         self._priority: dict[str, int] = {}
         """Per publisher: the allocation priority of its video (absent: 2, the rest)."""
-        self._on_transport_state = on_transport_state
         self.on_downlink: Callable[[DownlinkChange], None] | None = None
         """Told when a subscriber's downlink state changes (the control plane tells the
         participant, and the lesson's staff)."""
@@ -138,15 +134,6 @@ class MediaService:
             raise MediaError("forbidden", "This participant belongs to another lesson.")
         return self._router(lesson_id)
 
-    def _state_changed(self, lesson_id: str) -> Callable[[Transport, str], None]:
-        def changed(transport: Transport, state: str) -> None:
-            if self._on_transport_state is not None:
-                self._on_transport_state(
-                    lesson_id, transport.participant_id, transport.direction, state
-                )
-
-        return changed
-
     async def publish(
         self, lesson_id: str, participant_id: str, offer_sdp: str
     ) -> tuple[str, list[ProducerInfo]]:
@@ -159,7 +146,6 @@ class MediaService:
                 participant_id=participant_id,
                 ice=self.settings.ice,
                 max_video_bitrate=self.settings.max_video_bitrate,
-                on_state=self._state_changed(lesson_id),
             )
         answer, created = await transport.negotiate(
             self.settings.ice.filter_sdp(offer_sdp),
@@ -197,7 +183,6 @@ class MediaService:
                 participant_id=participant_id,
                 ice=self.settings.ice,
                 retransmit_rate=self.settings.retransmit_rate,
-                on_state=self._state_changed(lesson_id),
             )
             transport.video_view = self._video_view.get(participant_id)
             transport.data_saver = participant_id in self._data_saver

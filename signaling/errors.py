@@ -49,6 +49,7 @@ class ErrorCode(StrEnum):
     LESSON_ENDED = "lesson_ended"
     LESSON_LOCKED = "lesson_locked"
     RESUME_FAILED = "resume_failed"
+    LESSON_ELSEWHERE = "lesson_elsewhere"
     BANNED = "banned"
     WAITING_ROOM_FULL = "waiting_room_full"
     # waiting room
@@ -115,6 +116,9 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.LESSON_LOCKED: "The teacher has locked this lesson: nobody new can join now.",
     ErrorCode.RESUME_FAILED: (
         "The connection was away too long to carry on where it left off. Join the lesson again."
+    ),
+    ErrorCode.LESSON_ELSEWHERE: (
+        "This lesson is being taught from another server right now. Try again in a moment."
     ),
     ErrorCode.BANNED: "The teacher has removed you from this lesson; you cannot join it again.",
     ErrorCode.WAITING_ROOM_FULL: "Too many people are waiting to join. Try again in a minute.",

@@ -1,110 +1,105 @@
-"""The live lessons on this node: who is connected to which lesson, and who receives whom.
+"""The live lessons on this node and the sockets their participants are connected by.
 
-In-process state only: which participants are connected and their sockets. Durable records
-(lessons, passwords, attendance) live in ``classroom``'s stores; media lives in ``media``.
+The lessons themselves — who is in, who waits, the rules — are ``classroom.live``'s plain
+objects; the hub maps each participant id to the one socket (``Session``) that speaks for it
+now, and carries a lesson's events to those sockets. It also counts the sockets that have not
+joined yet per client address, and holds resume tokens and the grace timers of participants
+whose socket dropped. Durable records live in ``classroom``'s stores; media lives in ``media``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from classroom.directory import (
+    LessonDirectory,
+    MemoryDirectory,
+    Presence,
+    ResumeTicket,
+)
 from classroom.lessons import Lesson
-from classroom.passwords import token_digest
+from classroom.live import Event, LiveLesson, Participant
+from classroom.moderation import WAITING_ROOM_MODES, WaitingRoom
 
-from .chat import ChatLog
-from .moderation import STAFF, WAITING_ROOM_MODES, Controls, WaitingRoom
+from . import messages, tracks
+from .errors import SignalingError
+from .limits import Limits
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from media.service import DownlinkChange
+    from media.port import DownlinkChange, MediaPort
 
     from .session import Session
 
-PEER_MEDIA_CHOICES = ("none", "audio", "all")
 
-
-@dataclass
-class LiveLesson:
-    lesson: Lesson
-    sessions: dict[str, Session] = field(default_factory=dict)
-    peer_media: str = "audio"
-    """What students receive of each other: nothing, audio only (default: students can speak
-    up in class but 40 cameras do not land on every phone), or audio and video."""
-    controls: Controls = field(default_factory=Controls)
-    waiting: dict[str, Session] = field(default_factory=dict)
-    """Participants knocking in the waiting room, first come first: no media, no names."""
-    chat: ChatLog = field(default_factory=lambda: ChatLog(100))
-
-    def staff_present(self) -> bool:
-        """Whether a teacher or moderator is in the lesson (also while reconnecting)."""
-        return any(s.role in STAFF for s in self.sessions.values())
-
-    def staff(self) -> list[Session]:
-        return [s for s in self.sessions.values() if s.role in STAFF]
-
-    def tell_staff(self, text: str) -> None:
-        for session in self.staff():
-            session.push(text)
-
-    def may_receive(self, viewer_role: str, publisher_role: str, kind: str) -> bool:
-        """Whether a participant in ``viewer_role`` receives a ``kind`` track of a publisher in
-        ``publisher_role``. The teacher and moderators hear and see everyone; students always
-        get the teacher and moderators, and get each other as the lesson allows."""
-        if viewer_role in STAFF or publisher_role in STAFF:
-            return True
-        if self.peer_media == "all":
-            return True
-        return self.peer_media == "audio" and kind == "audio"
-
-    def hand_queue(self) -> list[str]:
-        """Raised hands, first raised first."""
-        raised = [
-            (s.hand_raised_at, pid)
-            for pid, s in self.sessions.items()
-            if s.hand_raised_at is not None
-        ]
-        return [pid for _, pid in sorted(raised)]
-
-    def broadcast(self, text: str, *, exclude: str | None = None) -> None:
-        for pid, session in list(self.sessions.items()):
-            if pid != exclude:
-                session.push(text)
-
-
-@dataclass(frozen=True)
-class ResumeTicket:
-    lesson_id: str
-    participant_id: str
+def elsewhere() -> SignalingError:
+    """A lesson this node cannot serve: another node of the cluster holds it."""
+    return SignalingError("lesson_elsewhere")
 
 
 class Hub:
-    """Every live lesson on this node, the unauthenticated sockets per client address, the
-    resume tokens of its participants and the grace timers of those whose socket dropped."""
+    """Every live lesson this node owns, the sockets of their participants, the unauthenticated
+    sockets per client address and the grace timers of those whose socket dropped.
 
-    def __init__(self, *, waiting_room: str = "guests") -> None:
+    Ownership, presence and resume tickets go through the ``LessonDirectory`` port, so they
+    are seen by every node that shares the directory."""
+
+    def __init__(
+        self,
+        *,
+        waiting_room: str = "guests",
+        directory: LessonDirectory | None = None,
+        node: str = "local",
+    ) -> None:
         if waiting_room not in WAITING_ROOM_MODES:
             raise ValueError(f"waiting room mode is one of {WAITING_ROOM_MODES}")
         self.waiting_room: WaitingRoom = waiting_room  # type: ignore[assignment]
+        self.directory: LessonDirectory = directory if directory is not None else MemoryDirectory()
+        self.node = node
         self.lessons: dict[str, LiveLesson] = {}
         self.unauthenticated: Counter[str] = Counter()
-        self.lock = asyncio.Lock()
-        self._resume: dict[str, ResumeTicket] = {}  # sha256(token) → ticket
-        self._resume_of: dict[str, str] = {}  # participant id → sha256 of its current token
+        self.sockets: dict[str, Session] = {}
+        """Participant id → the socket that speaks for it now (closed while reconnecting)."""
+        self._renewer: asyncio.Task[None] | None = None
         self._grace: dict[str, asyncio.Task[Any]] = {}  # participant id → expiry task
         self._background: set[asyncio.Task[Any]] = set()
 
-    def downlink_changed(self, change: DownlinkChange) -> None:
+    async def follow(self, media: MediaPort) -> None:
+        """Carry what the media plane reports to the participants it is about (run it as a
+        task for the life of the node)."""
+        async for event in media.events():
+            try:
+                await self.downlink_changed(event)
+            except Exception:  # one participant's trouble must not stop the others'
+                logger.exception("could not tell %s about its downlink", event.participant_id)
+
+    async def downlink_changed(self, change: DownlinkChange) -> None:
         """The media plane changed what a subscriber's link carries: tell the participant
         (and the lesson's staff, when its link state changed)."""
-        live = self.lessons.get(change.lesson_id)
-        session = live.sessions.get(change.participant_id) if live is not None else None
-        if session is not None:
-            session.downlink_changed(change)
+        session = self.sockets.get(change.participant_id)
+        if session is not None and session.live is not None:
+            if session.live.lesson.id == change.lesson_id:
+                await tracks.downlink_changed(session, change)
+
+    # -- telling people ----------------------------------------------------------------------
+
+    def socket(self, participant_id: str) -> Session | None:
+        return self.sockets.get(participant_id)
+
+    def tell(self, events: Iterable[Event]) -> None:
+        """Push each event to the sockets of the participants it is for."""
+        for event in events:
+            text = messages.event(event.name, event.data)
+            for pid in event.to:
+                session = self.sockets.get(pid)
+                if session is not None:
+                    session.push(text)
 
     def background(self, work: Awaitable[None]) -> None:
         """Run ``work`` on its own, not tied to the socket that started it (letting the
@@ -113,28 +108,37 @@ class Hub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # -- resume tokens: one live token per participant, each usable once ------------------
+    # -- the directory: resume tickets and presence ---------------------------------------
 
-    def issue_resume_token(self, lesson_id: str, participant_id: str) -> str:
+    async def issue_resume_token(self, lesson_id: str, participant_id: str) -> str:
         """A new resume token for the participant; the previous one stops working."""
-        self.revoke_resume(participant_id)
-        token = secrets.token_urlsafe(32)
-        digest = token_digest(token)
-        self._resume[digest] = ResumeTicket(lesson_id, participant_id)
-        self._resume_of[participant_id] = digest
-        return token
+        return await self.directory.issue_ticket(lesson_id, participant_id)
 
-    def take_resume(self, token: str) -> ResumeTicket | None:
-        """Use a resume token up: the ticket it stood for, or ``None`` if it is not live."""
-        ticket = self._resume.pop(token_digest(token), None)
-        if ticket is not None:
-            self._resume_of.pop(ticket.participant_id, None)
-        return ticket
+    async def take_resume(self, token: str) -> ResumeTicket | None:
+        """Use a resume token up: the ticket it stood for, or ``None`` if it is not live.
 
-    def revoke_resume(self, participant_id: str) -> None:
-        digest = self._resume_of.pop(participant_id, None)
-        if digest is not None:
-            self._resume.pop(digest, None)
+        A token for a lesson another node owns is left for that node (``lesson_elsewhere``)."""
+        seen = await self.directory.peek_ticket(token)
+        if seen is None:
+            return None
+        if seen.lesson_id not in self.lessons:
+            owner = await self.directory.owner(seen.lesson_id)
+            if owner is not None and owner != self.node:
+                raise elsewhere()
+        return await self.directory.take_ticket(token)
+
+    async def revoke_resume(self, participant_id: str) -> None:
+        await self.directory.revoke_tickets(participant_id)
+
+    async def present(self, live: LiveLesson, participant: Participant | None, pid: str) -> None:
+        """Say in the directory where the participant stands now (``None``: gone)."""
+        state: Presence | None = None
+        if participant is not None:
+            state = "waiting" if participant.state == "waiting" else participant.presence
+        try:
+            await self.directory.set_presence(live.lesson.id, pid, state)
+        except Exception:  # presence is advisory: the lesson goes on without it
+            logger.exception("could not record the presence of %s", pid)
 
     # -- grace periods of dropped participants ---------------------------------------------
 
@@ -159,6 +163,8 @@ class Hub:
     async def close(self) -> None:
         """Stop every grace timer (the server is stopping)."""
         tasks = [*self._grace.values(), *self._background]
+        if self._renewer is not None:
+            tasks.append(self._renewer)
         self._grace.clear()
         for task in tasks:
             task.cancel()
@@ -166,20 +172,46 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def live(self, lesson: Lesson, *, chat_history: int = 100) -> LiveLesson:
+    async def open(self, lesson: Lesson, limits: Limits) -> LiveLesson:
+        """The live lesson, opened on this node if no other node owns it."""
         live = self.lessons.get(lesson.id)
+        if live is not None:
+            return live
+        owner = await self.directory.claim(lesson.id, self.node)
+        if owner != self.node:
+            raise elsewhere()
+        live = self.lessons.get(lesson.id)  # another join opened it meanwhile
         if live is None:
             live = self.lessons[lesson.id] = LiveLesson(
                 lesson,
-                controls=Controls(waiting_room=self.waiting_room),
-                chat=ChatLog(chat_history),
+                waiting_room=self.waiting_room,
+                capacity=limits.participants_per_lesson,
+                waiting_capacity=limits.waiting_per_lesson,
+                chat_history=limits.chat_history,
             )
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.ensure_future(self._renew_leases())
         return live
+
+    async def _renew_leases(self) -> None:
+        """Renew the lease of every lesson this node holds, three times per lease."""
+        interval = self.directory.lease_seconds / 3
+        while self.lessons:
+            await asyncio.sleep(interval)
+            for lesson_id in list(self.lessons):
+                try:
+                    owner = await self.directory.claim(lesson_id, self.node)
+                except Exception:
+                    logger.exception("could not renew the lease of %s", lesson_id)
+                    continue
+                if owner != self.node:
+                    logger.error("lesson %s is now owned by %s, not this node", lesson_id, owner)
 
     def drop_if_empty(self, lesson_id: str) -> None:
         live = self.lessons.get(lesson_id)
-        if live is not None and not live.sessions and not live.waiting:
+        if live is not None and live.empty:
             del self.lessons[lesson_id]
+            self.background(self.directory.release(lesson_id, self.node))
 
     def participant_count(self) -> int:
-        return sum(len(live.sessions) for live in self.lessons.values())
+        return sum(len(live.participants) for live in self.lessons.values())

@@ -137,8 +137,8 @@ async def test_a_personal_link_names_its_student_and_a_second_device_replaces_th
             for live in server.app.state.services.hub.lessons.values()
             if live.lesson.id == lesson.lesson.id
         ]
-        students = [s for s in live.sessions.values() if s.role == "student"]
-        assert [s.participant_id for s in students] == [laptop.joined["participant"]["id"]]
+        students = [s for s in live.participants.values() if s.role == "student"]
+        assert [s.id for s in students] == [laptop.joined["participant"]["id"]]
         events = await events_of(server, lesson.lesson.id)
         assert kinds(events, me["id"]) == [("joined", None), ("replaced", "new_device")]
         assert kinds(events, laptop.joined["participant"]["id"]) == [("joined", None)]

@@ -126,9 +126,9 @@ async def test_a_resume_while_the_old_socket_is_open_replaces_it(server: Running
         assert await wait_for(lambda: close_to(newer.receiver.mean_rgb(), RED), timeout=15)
         # Still one participant, connected: never two copies.
         (live,) = server.app.state.services.hub.lessons.values()
-        students = [s for s in live.sessions.values() if s.role != "teacher"]
+        students = [s for s in live.participants.values() if s.role != "teacher"]
         assert [s.describe()["state"] for s in students] == ["connected"]
-        assert students[0].participant_id == newer.joined["participant"]["id"]
+        assert students[0].id == newer.joined["participant"]["id"]
         assert not [e for e in teacher.events if e["event"] == "participant_left"]
     finally:
         for c in (teacher, student, newer):

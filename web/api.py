@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -61,7 +61,6 @@ from classroom.rosters import MAX_ROSTER_BYTES, RosterEntry
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY: Final = 16 * 1024
-"""Same limit as ``web.app.MAX_JSON_BODY`` (a test keeps them equal)."""
 MAX_CSV_BODY: Final = MAX_ROSTER_BYTES
 SESSION_COOKIE: Final = "lophoc_session"
 
@@ -167,14 +166,21 @@ def _session_token(request: Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), True
 
 
-def _same_site(request: Request) -> bool:
-    origin = request.headers.get("origin")
+def origin_allowed(connection: HTTPConnection) -> bool:
+    """Whether a request (or WebSocket) may come from the page that sent it: a browser page
+    from another site must not open a lesson socket, nor change records with a cookie.
+
+    Browsers always send ``Origin``; clients that are not browsers send none and cannot be
+    misused by a foreign page, so a missing header is allowed. The server's own origin (the
+    ``Host`` it was reached by, same scheme) and the configured origins are allowed."""
+    origin = connection.headers.get("origin")
     if origin is None:
         return True
-    settings = request.app.state.services.settings
+    settings = connection.app.state.services.settings
     if origin in settings.allowed_origins:
         return True
-    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+    scheme = "https" if connection.url.scheme in ("https", "wss") else "http"
+    return origin == f"{scheme}://{connection.headers.get('host', '')}"
 
 
 def _secure(request: Request) -> bool:
@@ -199,7 +205,11 @@ def endpoint(
             try:
                 token, from_cookie = _session_token(request)
                 user = await _records(request).accounts.authenticate(token)
-                if from_cookie and request.method not in _SAFE_METHODS and not _same_site(request):
+                if (
+                    from_cookie
+                    and request.method not in _SAFE_METHODS
+                    and not origin_allowed(request)
+                ):
                     raise ClassroomError.forbidden()
                 if role is not None and user.role != role:
                     raise ClassroomError.forbidden()
@@ -363,6 +373,37 @@ def _schedule_time(value: object) -> datetime:
     if moment.tzinfo is None:
         raise ClassroomError.invalid_schedule(max_hours)
     return moment
+
+
+# --- ad-hoc lessons ------------------------------------------------------------------------------
+
+
+async def create_lesson(request: Request) -> Response:
+    """``POST /api/lessons {"title", "password"}`` → the lesson, its code and the teacher token.
+
+    No account needed: a teacher without a school account starts a lesson with a password."""
+    try:
+        data = await _json_body(request)
+        title, password = data.get("title"), data.get("password")
+        if not isinstance(title, str) or not isinstance(password, str):
+            raise HttpError(400, "malformed", "Give a title and a password, both as text.")
+        created = await _lessons(request).create_lesson(title, password)
+    except ClassroomError as exc:
+        response = _classroom_error(exc)
+    except HttpError as exc:
+        response = _error(exc.status, exc.code, exc.message)
+    else:
+        lesson = created.lesson
+        response = JSONResponse(
+            {
+                "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
+                "teacher_token": created.teacher_token,
+                "join_url": f"{_base_url(request)}/l/{lesson.code}",
+            },
+            status_code=201,
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -843,6 +884,7 @@ routes: Final = [
     Route("/api/classes/{class_id}/report.csv", class_report_csv_endpoint, methods=["GET"]),
     Route("/api/classes/{class_id}/report.xlsx", class_report_xlsx_endpoint, methods=["GET"]),
     Route("/api/lessons", list_lessons, methods=["GET"]),
+    Route("/api/lessons", create_lesson, methods=["POST"]),
     Route("/api/incidents", list_incidents, methods=["GET"]),
     Route("/api/incidents/{incident_id}", get_incident, methods=["GET"]),
     Route("/api/lessons/{lesson_id}/moderation", moderation_log, methods=["GET"]),

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hmac
 import ipaddress
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,15 +27,16 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from classroom.attendance import HEARTBEAT_INTERVAL, AttendanceRecorder
-from classroom.errors import ClassroomError
 from classroom.lessons import LessonService
 from classroom.links import LinkKeyError
+from media.port import LocalMedia, MediaPort
 from media.service import MediaService, MediaSettings
+from signaling.errors import CloseCode
 from signaling.hub import Hub
-from signaling.session import CLOSE_POLICY, CLOSE_SLOW_CONSUMER, Session
+from signaling.session import Session
 
 from . import api
-from .config import Settings
+from .config import Settings, lesson_directory
 from .http_guard import HttpGuard
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-MAX_JSON_BODY = 16 * 1024
 
 
 @dataclass
@@ -53,6 +52,9 @@ class Services:
     settings: Settings
     lessons: LessonService
     media: MediaService
+    """The SFU of this process, for ``/metrics`` and shutting down."""
+    media_port: MediaPort
+    """The door signaling drives the SFU through."""
     hub: Hub
     close: Any
     records: Records | None = None
@@ -100,8 +102,13 @@ async def build_services(settings: Settings) -> Services:
             )
         )
     )
-    hub = Hub(waiting_room=settings.waiting_room)
-    media.on_downlink = hub.downlink_changed
+    port = LocalMedia(media)
+    hub = Hub(
+        waiting_room=settings.waiting_room,
+        directory=lesson_directory(settings, redis),
+        node=settings.node,
+    )
+    hub.background(hub.follow(port))
     # Intervals a previous run of this node left open (a crash, kill -9) are closed at its
     # last heartbeat, before this run's first heartbeat moves that mark.
     await records.attendance.recover()
@@ -111,16 +118,15 @@ async def build_services(settings: Settings) -> Services:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
-        for live in list(hub.lessons.values()):
-            for session in [*live.sessions.values(), *live.waiting.values()]:
-                await session.shutdown(1001, "server_stopping")
+        for session in list(hub.sockets.values()):
+            await session.shutdown(1001, "server_stopping")
         await hub.close()
         await media.close()
         await database.close()
         if redis is not None:
             await redis.aclose()
 
-    return Services(settings, lessons, media, hub, close, records=records)
+    return Services(settings, lessons, media, port, hub, close, records=records)
 
 
 #: Seconds between heartbeats: well inside the 15 s the attendance records promise.
@@ -135,52 +141,6 @@ async def _beat(attendance: AttendanceRecorder) -> None:
         except Exception:
             logger.exception("attendance heartbeat failed")
         await asyncio.sleep(HEARTBEAT_SECONDS)
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
-
-
-async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_JSON_BODY:
-        return _error(413, "too_big", "The request body is too large.")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed", "The request body is not JSON.")
-    if not isinstance(data, dict):
-        return _error(400, "malformed", "The request body must be a JSON object.")
-    return data
-
-
-def _base_url(request: Request) -> str:
-    public: str | None = request.app.state.services.settings.public_url
-    return (public or str(request.base_url)).rstrip("/")
-
-
-async def create_lesson(request: Request) -> Response:
-    """``POST /api/lessons {"title", "password"}`` → the lesson, its code and the teacher token."""
-    services: Services = request.app.state.services
-    data = await _json_body(request)
-    if isinstance(data, JSONResponse):
-        return data
-    title, password = data.get("title"), data.get("password")
-    if not isinstance(title, str) or not isinstance(password, str):
-        return _error(400, "malformed", "Give a title and a password, both as text.")
-    try:
-        created = await services.lessons.create_lesson(title, password)
-    except ClassroomError as exc:
-        return _error(400, exc.code, exc.message, **exc.extra)
-    lesson = created.lesson
-    return JSONResponse(
-        {
-            "lesson": {"id": lesson.id, "code": lesson.code, "title": lesson.title},
-            "teacher_token": created.teacher_token,
-            "join_url": f"{_base_url(request)}/l/{lesson.code}",
-        },
-        status_code=201,
-    )
 
 
 async def healthz(request: Request) -> Response:
@@ -256,7 +216,7 @@ def metrics_allowed(request: Request, token: str | None) -> bool:
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     if not metrics_allowed(request, services.settings.metrics_token):
-        return _error(
+        return api._error(
             403,
             "forbidden",
             "Metrics are served to this host only, or with the configured token.",
@@ -268,26 +228,10 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
-    """SECURITY.md item 6: a browser page from another site must not open a lesson socket.
-
-    Browsers always send ``Origin``; clients that are not browsers send none and cannot be
-    misused by a foreign page, so a missing header is allowed. The server's own origin (the
-    ``Host`` it was reached by, same scheme) and the configured origins are allowed."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True
-    if origin in settings.allowed_origins:
-        return True
-    host = websocket.headers.get("host", "")
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    return origin == f"{scheme}://{host}"
-
-
 async def lesson_socket(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    if not origin_allowed(websocket, services.settings):
-        await websocket.close(code=CLOSE_POLICY)  # before accept: the client sees HTTP 403
+    if not api.origin_allowed(websocket):
+        await websocket.close(code=CloseCode.POLICY)  # before accept: the client sees HTTP 403
         return
     await websocket.accept()
     limits = services.settings.limits
@@ -299,7 +243,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
             outbox.put_nowait(text)
         except asyncio.QueueFull:
             # A client that does not read its events must not grow the server's memory.
-            closing.setdefault("code", CLOSE_SLOW_CONSUMER)
+            closing.setdefault("code", CloseCode.SLOW_CONSUMER)
             with contextlib.suppress(asyncio.QueueFull):
                 outbox.put_nowait(None)
 
@@ -329,7 +273,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
     session = Session(
         hub=services.hub,
         lessons=services.lessons,
-        media=services.media,
+        media=services.media_port,
         limits=limits,
         client_address=client,
         send=send,
@@ -342,7 +286,7 @@ async def lesson_socket(websocket: WebSocket) -> None:
     timeout_task = asyncio.ensure_future(session.expire_unjoined())
     try:
         if session.too_many_unauthenticated():
-            await session.shutdown(CLOSE_POLICY, "too_many_connections")
+            await session.shutdown(CloseCode.POLICY, "too_many_connections")
             return
         while session.state != "closed":
             message = await websocket.receive()
@@ -399,7 +343,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes = [
         Route("/healthz", healthz),
         Route("/metrics", metrics),
-        Route("/api/lessons", create_lesson, methods=["POST"]),
         *api.routes,
         WebSocketRoute("/ws", lesson_socket),
         Route("/", _page("index.html")),

@@ -8,16 +8,23 @@ real certificates turn it into one node of many.
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from classroom.directory import LessonDirectory, MemoryDirectory, RedisDirectory
 from media.ice import IceSettings
 from media.turn import TurnSettings
 from signaling.limits import Limits
 from web.http_guard import HttpLimits
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,11 @@ class Settings:
     def link_key_path(self) -> Path:
         return self.link_key_file if self.link_key_file is not None else self.data_dir / "link.key"
 
+    node: str = field(
+        default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+    )
+    """This node's name in the lesson directory (unique per process run)."""
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -88,3 +100,14 @@ def uvicorn_config(
         timeout_graceful_shutdown=5,
         **tls,
     )
+
+
+def lesson_directory(settings: Settings, redis: Redis | None) -> LessonDirectory:
+    """Where this node learns which node owns a lesson, who is present and which resume
+    tokens are live: Redis when the server has one (every node sees the same), else this
+    process."""
+    if settings.redis_url:
+        if redis is None:
+            raise ValueError("a Redis URL is configured but no client was opened for it")
+        return RedisDirectory(redis)
+    return MemoryDirectory()

@@ -29,7 +29,6 @@ from classroom.tables import user_sessions
 from media.ice import IceSettings
 from tests.classroom.support import FAST_ARGON2, ROSTER_CSV
 from web import api
-from web import app as web_app
 from web.app import create_app
 from web.config import Settings
 
@@ -142,7 +141,7 @@ def error_code(response: Any) -> str:
 
 
 def test_the_json_body_limit_is_the_apps() -> None:
-    assert api.MAX_JSON_BODY == web_app.MAX_JSON_BODY
+    assert api.MAX_JSON_BODY == 16 * 1024
     assert api.MAX_CSV_BODY == MAX_ROSTER_BYTES == 1024 * 1024
 
 
@@ -223,6 +222,21 @@ def test_bad_login_bodies(api_client: Api, body: bytes, status: int, code: str) 
     response = api_client.client.post("/api/login", content=body)
     assert response.status_code == status
     assert error_code(response) == code
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"not json", 400, "malformed"),
+        (b'{"title": "Ad hoc"}', 400, "malformed"),
+        (b'{"title": "Ad hoc", "password": "' + b"x" * 20000 + b'"}', 413, "too_big"),
+    ],
+)
+def test_bad_ad_hoc_lesson_bodies(api_client: Api, body: bytes, status: int, code: str) -> None:
+    """Creating a lesson without an account reads its body as every other endpoint does."""
+    response = api_client.client.post("/api/lessons", content=body)
+    assert (response.status_code, error_code(response)) == (status, code)
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_logout_ends_the_session(api_client: Api) -> None:

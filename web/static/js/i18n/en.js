@@ -159,6 +159,7 @@ export default Object.freeze({
   "error.waiting": "Please wait: the teacher has not let you in yet.",
   "error.invalid_message": "A message is 1 to 500 characters, without special characters.",
   "error.unavailable": "This server does not offer that.",
+  "error.lesson_elsewhere": "This lesson is running on another server right now. Please try again in a moment.",
   "error.unknown": "Something went wrong ({code}). Please try again.",
 
   "state.waiting": "Waiting to be let in",

@@ -159,6 +159,7 @@ export default Object.freeze({
   "error.waiting": "Vui lòng chờ: giáo viên chưa cho bạn vào lớp.",
   "error.invalid_message": "Tin nhắn phải dài từ 1 đến 500 ký tự, không có ký tự đặc biệt.",
   "error.unavailable": "Máy chủ này chưa hỗ trợ việc này.",
+  "error.lesson_elsewhere": "Buổi học đang chạy trên một máy chủ khác. Vui lòng thử lại sau giây lát.",
   "error.unknown": "Đã có lỗi xảy ra ({code}). Vui lòng thử lại.",
 
   "state.waiting": "Đang chờ vào lớp",

@@ -1,6 +1,6 @@
 """Who may do what in a lesson: roles, per-lesson controls and the checks every request passes.
 
-Sans-I/O: plain data in, a decision out. The session asks these functions on *every* request —
+Sans-I/O: plain data in, a decision out. The live lesson asks these on *every* request —
 the client's buttons are a convenience, never the enforcement — so a modified client or a raw
 WebSocket gets exactly the same answers as the teacher console.
 
@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from classroom.safety import Action
-
-from .errors import SignalingError
+from .errors import ClassroomError
+from .safety import Action
 
 Role = Literal["teacher", "moderator", "student", "guest"]
 ROLES: tuple[Role, ...] = ("teacher", "moderator", "student", "guest")
@@ -67,8 +66,8 @@ class Controls:
         }
 
 
-def forbidden(message: str) -> SignalingError:
-    return SignalingError("forbidden", message)
+def forbidden(message: str) -> ClassroomError:
+    return ClassroomError("forbidden", message)
 
 
 def check_staff(role: str) -> None:
@@ -124,4 +123,4 @@ def parse_permissions(values: list[str]) -> frozenset[Permission]:
     try:
         return frozenset(Permission(v) for v in values)
     except ValueError:
-        raise SignalingError("malformed", "Malformed request: unknown permission.") from None
+        raise ClassroomError("malformed", "Malformed request: unknown permission.") from None

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import SignalingError
+from .errors import ClassroomError
 
 #: Line breaks one message may carry (a short list, not a page of empty lines).
 MAX_LINE_BREAKS: Final = 10
@@ -57,8 +57,8 @@ class ChatMessage:
 
 
 def clean_text(text: str, max_chars: int) -> str:
-    """The message as it will be shown, or ``SignalingError("invalid_message")``."""
-    invalid = SignalingError(
+    """The message as it will be shown, or ``ClassroomError("invalid_message")``."""
+    invalid = ClassroomError(
         "invalid_message",
         f"Write a message of 1 to {max_chars} characters, without special control characters.",
     )

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.chat import MAX_LINE_BREAKS, ChatLog, ChatMessage, clean_text
-from signaling.errors import SignalingError
+from classroom.chat import MAX_LINE_BREAKS, ChatLog, ChatMessage, clean_text
+from classroom.errors import ClassroomError
 
 
 def message(i: int, to: str | None = None, sender: str = "p_a") -> ChatMessage:
@@ -20,7 +20,7 @@ def message(i: int, to: str | None = None, sender: str = "p_a") -> ChatMessage:
 def test_clean_text_shows_only_what_it_accepts(text: str) -> None:
     try:
         clean = clean_text(text, 500)
-    except SignalingError as error:
+    except ClassroomError as error:
         assert error.code == "invalid_message" and error.message
         return
     assert 0 < len(clean) <= 500
@@ -36,7 +36,7 @@ def test_clean_text_shows_only_what_it_accepts(text: str) -> None:
     "bad", ["", " \n\t ", "a" * 501, "bell\x07", "rtl\u202eoverride", "zero\u200bwidth", "a\u2028b"]
 )
 def test_clean_text_refuses(bad: str) -> None:
-    with pytest.raises(SignalingError) as error:
+    with pytest.raises(ClassroomError) as error:
         clean_text(bad, 500)
     assert error.value.code == "invalid_message"
 

@@ -1,4 +1,4 @@
-"""The permission rules of signaling/moderation.py, for every role and action."""
+"""The permission rules of classroom/moderation.py, for every role and action."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.errors import SignalingError
-from signaling.moderation import (
+from classroom.errors import ClassroomError
+from classroom.moderation import (
     DEFAULT_PERMISSIONS,
     ROLES,
     TEACHER_ONLY,
@@ -26,7 +26,7 @@ from signaling.moderation import (
 def allowed(actor: str, action: Action, target: str | None = None) -> bool:
     try:
         check_action(actor, action, target)
-    except SignalingError as refused:
+    except ClassroomError as refused:
         assert refused.code == "forbidden" and refused.message
         return False
     return True
@@ -72,7 +72,7 @@ def test_students_may_only_what_the_lesson_grants(
     )
     assert may(role, permission, controls) == expected
     if not expected:
-        with pytest.raises(SignalingError) as refused:
+        with pytest.raises(ClassroomError) as refused:
             check_permission(role, permission, controls)
         assert refused.value.code == "forbidden"
 
@@ -100,6 +100,6 @@ def test_who_waits(mode: str) -> None:
 
 def test_permissions_parse_or_refuse() -> None:
     assert parse_permissions(["chat", "video"]) == {Permission.CHAT, Permission.VIDEO}
-    with pytest.raises(SignalingError) as refused:
+    with pytest.raises(ClassroomError) as refused:
         parse_permissions(["chat", "fly"])
     assert refused.value.code == "malformed"
