@@ -12,13 +12,13 @@ by a personal join link (``classroom.links``).
 Why these choices:
 
 * **Passwords** use the same Argon2id :class:`~classroom.passwords.PasswordHasher` as lesson
-  passwords (SECURITY.md item 4); only the encoded hash is stored.
+  passwords; only the encoded hash is stored.
 * **Logins are rate limited** with the shared :class:`~classroom.ratelimit.FailureLimiter`,
   charged before the password is checked and refunded on success, per (username, address) and
   per address. There is deliberately no limit per username alone: anyone could then lock a
-  teacher out of their account from the other side of the city (SECURITY.md item 1's "never
-  locked out by someone else's failures"). An unknown user verifies a dummy hash, so it is
-  indistinguishable from a wrong password (item 2).
+  teacher out of their account from the other side of the city: a teacher is never locked out
+  by someone else's failures. An unknown user verifies a dummy hash, so it is
+  indistinguishable from a wrong password (no enumeration).
 * **Sessions** are 256-bit random tokens; only their SHA-256 is stored, so a copy of the
   database logs nobody in. They expire a fixed :data:`SESSION_LIFETIME` after login (a school
   day), whatever happens in between: a session left open on a staff-room computer ends.

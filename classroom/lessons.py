@@ -4,8 +4,8 @@ A lesson is reached two ways. The teacher holds a **teacher token** (256 random 
 once by :meth:`LessonService.create_lesson`; only its SHA-256 is stored). Students type a
 **9-digit code** and the lesson's **password**; because a 9-digit code is guessable, every
 failed guest join is charged to a :class:`~classroom.ratelimit.FailureLimiter`, and an
-unknown code, an ended lesson and a wrong password are one and the same error
-(SECURITY.md items 1–3).
+unknown code, an ended lesson and a wrong password are one and the same error (no guessing,
+no enumeration).
 
 **Class lessons** (:meth:`LessonService.create_class_lesson`) also belong to a class and a
 teacher and have a scheduled start and end; each rostered student reaches them with a personal
@@ -180,7 +180,8 @@ class LessonService:
     """The lesson commands the signaling and web layers call.
 
     ``hasher`` defaults to the production Argon2id parameters; tests pass cheaper ones.
-    ``limits`` defaults to SECURITY.md's numbers. ``clock`` stamps ``created_at``/``ended_at``.
+    ``limits`` defaults to :class:`~classroom.ratelimit.JoinLimits`' numbers. ``clock``
+    stamps ``created_at``/``ended_at``.
     """
 
     def __init__(
@@ -370,7 +371,7 @@ class LessonService:
 
         The token is compared by looking up its SHA-256, so no byte-by-byte comparison of
         secrets happens in Python. Not rate limited: 256 random bits cannot be guessed, and a
-        teacher must never be locked out by others' failures (SECURITY.md item 1).
+        teacher must never be locked out by others' failures.
         """
         if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_LENGTH:
             raise ClassroomError.bad_token()

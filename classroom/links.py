@@ -3,8 +3,8 @@
 A link is ``https://host/l/<lesson code>#k=<token>``. The token is::
 
     <link id>.<signature>
-    link id   = 16 random bytes (``secrets``), base64url: 128 bits, never guessable
-                (SECURITY.md item 3), and the primary key of the stored link
+    link id   = 16 random bytes (``secrets``), base64url: 128 bits, never guessable,
+                and the primary key of the stored link
     signature = HMAC-SHA256(server secret, "lophoc.link.v1|id|lesson id|roster entry id|expiry")
 
 Why both a random id *and* a signature, when the id alone is already unguessable:

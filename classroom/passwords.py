@@ -3,7 +3,7 @@
 Why these choices:
 
 * **Argon2id, m = 19 MiB (19456 KiB), t = 2, p = 1, 16-byte salt, 32-byte hash.** This is
-  OWASP's recommended minimum configuration and what SECURITY.md item 4 asks. A lesson
+  OWASP's recommended minimum configuration (at least 19 MiB and 2 iterations). A lesson
   password is a short shared secret whose real protection against guessing is the failure
   limiter; the hash only has to make a stolen database expensive to crack. Going higher costs
   every student at 08:00: sixty joins at once means sixty hashes in a few seconds, each
@@ -17,7 +17,8 @@ Why these choices:
   (RFC 8265 OpaqueString does the same). Length is counted in code points after
   normalisation: 8 to 256.
 * **A dummy hash** with the same parameters is verified when there is no real hash to check
-  (unknown lesson code), so a wrong code takes as long as a wrong password (SECURITY.md item 2).
+  (unknown lesson code), so a wrong code takes as long as a wrong password (no enumeration
+  by timing).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Counting failed joins, so that a 9-digit code and a classroom password cannot be guessed.
 
-The policy (SECURITY.md item 1), as :class:`JoinLimits`:
+The policy (brute force from one address and from many), as :class:`JoinLimits`:
 
 * 5 failures per (lesson code, client address) per 60 s: one device guessing one lesson;
 * 30 failures per lesson code per hour: many devices guessing one lesson;

@@ -1,7 +1,7 @@
 """Safety records of a lesson: the moderation audit log, bans and incident reports.
 
 Three durable records, written by the signaling layer *before* it tells anyone an action is
-done (SECURITY.md items 5 and 21):
+done (the audit before the acknowledgement):
 
 * **Audit log** (``moderation_actions``, append-only): every moderation action — who (participant
   id, name, role), what (:class:`Action`), to whom, when, on which node, with a reason code and a

@@ -7,7 +7,7 @@ attendance are in ``classroom.sqlstores``; the lesson store is here.
 Alembic migrations in ``classroom/migrations`` to head before anything else can touch the
 tables, so code and schema never disagree.
 
-Durability (SECURITY.md item 20: a join that was acknowledged must survive ``kill -9``):
+Durability (a join that was acknowledged must survive ``kill -9``; tests/test_crash_recovery.py):
 
 * SQLite: ``journal_mode=WAL`` (readers never block the writer) and ``synchronous=FULL`` (a
   commit is on disk when it returns), ``foreign_keys=ON``, a 5 s ``busy_timeout``, set on every

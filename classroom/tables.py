@@ -231,7 +231,8 @@ attendance_events = Table(
     Index("ix_attendance_events_lesson_at", "lesson_id", "at"),
     Index("ix_attendance_events_participant", "lesson_id", "participant_id", "id"),
     Index("ix_attendance_events_node", "node_id", "kind"),
-    # One ``joined`` per participant: a retried join is recorded once (SECURITY.md item 20).
+    # One ``joined`` per participant: a retried join is recorded once
+    # (tests/test_crash_recovery.py).
     Index(
         "uq_attendance_events_one_join",
         "lesson_id",

@@ -1,7 +1,7 @@
 """Feedback policy: pure state machines fed with times, no I/O.
 
 * ``KeyframeThrottle`` — subscribers' PLI/FIR become at most one keyframe request per interval
-  to the publisher (SECURITY.md item 15: 100 PLI/s from one subscriber must not turn into 100
+  to the publisher (100 PLI/s from one subscriber must not turn into 100
   keyframes/s, each of which costs the publisher's uplink several times a normal frame).
 * ``Budget`` — a token bucket, e.g. retransmissions per subscriber per second (NACK storms).
 * ``ReceiveStats`` — what the SFU, as the publisher's receiver, reports in RTCP RR

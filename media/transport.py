@@ -28,7 +28,8 @@ the SFU's NACKs and receiver reports keep naming the media SSRC (RFC 4588 §6.3)
 
 **Who may talk to us.** Datagrams are checked against the ICE settings: STUN only from the
 accepted networks, DTLS and SRTP only from the selected pair's address once ICE has chosen one
-(SECURITY.md item 14), and the selected pair itself must lie in the accepted networks.
+(a DTLS or SRTP packet from an address ICE never validated changes nothing), and the selected
+pair itself must lie in the accepted networks.
 """
 
 from __future__ import annotations

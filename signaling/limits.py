@@ -1,7 +1,7 @@
 """Every limit of the signaling protocol, in one place (docs/protocol.md, "Limits").
 
-The defaults are those of the protocol document; SECURITY.md items 7, 9, 10, 11 and 17 each
-demand one of them as a tested pass criterion. A deployment may override any of them through
+The defaults are those of the protocol document, and each is a tested pass criterion (the
+security tests in tests/security and tests/signaling). A deployment may override any of them through
 ``web`` configuration, but code never hard-codes a number that lives here.
 
 Naming: ``max_*`` bounds the size of one thing (bytes or characters); ``*_per_*`` bounds how many
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_LIMITS", "Limits", "TokenBucket"]
 class Limits:
     """The limits of one server. Immutable: a session keeps the one it was created with."""
 
-    # -- one socket (SECURITY.md 7, 9, 10, 11) ---------------------------------------------
+    # -- one socket -------------------------------------------------------------------------
     #: A frame above this closes the socket with 1009 (counted in UTF-8 bytes).
     max_frame_bytes: int = 64 * 1024
     #: Sustained requests per second per socket (token-bucket refill rate) …
@@ -59,7 +59,7 @@ class Limits:
     #: Participant ids in one ``view`` request.
     max_view_ids: int = 100
 
-    # -- media negotiation (SECURITY.md 11, 17) ---------------------------------------------
+    # -- media negotiation ------------------------------------------------------------------
     #: SDP offer or answer, in UTF-8 bytes (``bad_sdp`` beyond). A teacher's subscribe answer
     #: for 40 students with cameras (~80 m-lines) is ~48 KB.
     max_sdp_bytes: int = 60 * 1024
@@ -74,7 +74,7 @@ class Limits:
     #: extension element holds at most 16 bytes.
     max_mid_chars: int = 16
 
-    # -- one lesson (SECURITY.md 17) ---------------------------------------------------------
+    # -- one lesson -------------------------------------------------------------------------
     #: Participants admitted to one lesson at once (``lesson_full`` beyond).
     participants_per_lesson: int = 100
     #: Frames queued toward one socket; a client that stops reading is closed (4004) rather
@@ -86,7 +86,7 @@ class Limits:
     #: Participants knocking in one lesson's waiting room at once (``waiting_room_full``).
     waiting_per_lesson: int = 100
 
-    # -- chat and incident reports (SECURITY.md 17) ------------------------------------------
+    # -- chat and incident reports ----------------------------------------------------------
     #: One chat message, in characters after normalisation (``invalid_message`` beyond).
     max_chat_chars: int = 500
     #: Chat messages per participant per second (sustained) …

@@ -1,10 +1,10 @@
 """Requests and responses of signaling protocol version 1 (docs/protocol.md), without I/O.
 
 ``parse_request`` turns one WebSocket frame into a typed request or raises ``SignalingError``
-with a stable code; nothing else escapes it, whatever the bytes (SECURITY.md item 11). It checks,
+with a stable code; nothing else escapes it, whatever the bytes. It checks,
 in order:
 
-1. the frame size (``message_too_big``, close 1009: SECURITY.md item 9);
+1. the frame size (``message_too_big``, close 1009);
 2. UTF-8 (RFC 3629), JSON (RFC 8259) with no duplicate keys (RFC 8259 §4 leaves them undefined,
    and two parsers that pick different ones are a classic smuggling bug), no ``NaN``/``Infinity``,
    no number longer than ``Limits.max_number_chars`` and no nesting deeper than

@@ -1,4 +1,4 @@
-"""Remove and ban (SECURITY.md item 5): a banned student's link — old or reissued — resume token
+"""Remove and ban: a banned student's link — old or reissued — resume token
 and browser are refused in this lesson, on this node and another, and after a restart; the
 teacher can lift the ban; every step is in the audit log."""
 

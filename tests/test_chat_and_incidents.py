@@ -201,7 +201,7 @@ async def incident_with_context(server: RunningServer) -> None:
 async def test_an_action_that_cannot_be_recorded_is_not_taken(
     server: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SECURITY.md item 21: the audit row is written before the action and before "done"."""
+    """The audit row is written before the action and before "done"."""
     _, teacher, an, ngoc = await lesson_of_three(server)
     safety = server.app.state.services.records.safety
     written: list[Action] = []

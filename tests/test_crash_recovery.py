@@ -1,4 +1,4 @@
-"""kill -9 in the middle of a lesson loses no acknowledged join (SECURITY.md item 20).
+"""kill -9 in the middle of a lesson loses no acknowledged join.
 
 The server runs as its own process on SQLite (WAL, synchronous=FULL). Students join in a
 storm; the process is killed with SIGKILL while joins are still in flight; it is started

@@ -1,4 +1,5 @@
-"""LessonService: creating lessons and letting people in (SECURITY.md items 1–4).
+"""LessonService: creating lessons and letting people in (brute force, enumeration, entropy,
+password storage).
 
 Runs over {SQLite, PostgreSQL} × {memory, Redis} limiters; the limiters' clock is fake, so
 "rapid" failures and expired windows are exact.

@@ -1,4 +1,4 @@
-"""Argon2id hashing of lesson passwords (SECURITY.md items 2 and 4)."""
+"""Argon2id hashing of lesson passwords, and no enumeration by timing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The failure limiter, on memory and on Redis (SECURITY.md item 1).
+"""The failure limiter, on memory and on Redis (brute force from one address and from many).
 
 Every test in this file runs against both implementations through the ``limiter`` fixture,
 with a fake clock: windows are proven by moving time, never by sleeping.

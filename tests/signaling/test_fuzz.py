@@ -1,4 +1,4 @@
-"""Hypothesis: whatever a client sends, only SignalingError comes out (SECURITY.md item 11).
+"""Hypothesis: whatever a client sends, only SignalingError comes out.
 
 Three properties, for arbitrary input and for real browser/aiortc SDP mutated line by line:
 

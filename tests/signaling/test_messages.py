@@ -1,4 +1,4 @@
-"""parse_request and the response builders (docs/protocol.md; SECURITY.md items 9 and 11)."""
+"""parse_request and the response builders (docs/protocol.md: frame size, malformed frames)."""
 
 from __future__ import annotations
 
