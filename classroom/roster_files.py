@@ -126,7 +126,7 @@ _LIMITS: Final[dict[str, int]] = {
     "header_rows": HEADER_SEARCH_ROWS,
 }
 
-#: reason → (English, Vietnamese); ``{name}`` fields come from the issue's ``params`` or the
+#: reason → (English, Vietnamese); ``{name}`` fields come from the problem's ``params`` or the
 #: limits above, never from the file.
 MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "too_big": (

@@ -198,7 +198,7 @@ class Flow:
         return f"{self.kind} {self.metric} from {self.participant} {verb}"
 
 
-SAMPLE_INTERVAL = 1.2  # seconds between two getStats() readings (≥ 1 s, as the issue asks)
+SAMPLE_INTERVAL = 1.2  # seconds between two getStats() readings (at least 1 s)
 
 
 async def wait_for_flows(

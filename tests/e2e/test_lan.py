@@ -1,7 +1,7 @@
 """The newcomer's lesson on a real (namespaced) LAN: ``make serve``, a laptop, phones.
 
-Issue 3's last "Done when": *a newcomer who runs ``make serve`` can open the printed URL on a
-laptop as teacher and on a phone on the same network as student, and see and hear each other.*
+Pass criterion: a newcomer who runs ``make serve`` can open the printed URL on a laptop as
+teacher and on a phone on the same network as student, and see and hear each other.
 
 Every other browser test pins the server and Chromium to 127.0.0.1 and turns off Chromium's
 mDNS hiding of local addresses. Here nothing is pinned: network namespaces on a private bridge
