@@ -42,7 +42,8 @@ MAX_TITLE_LENGTH: Final = 200
 MAX_NAME_LENGTH: Final = 64
 CODE_DIGITS: Final = 9
 TEACHER_NAME: Final = "Teacher"
-"""The display name of a teacher admitted by token (lessons do not record who teaches them)."""
+"""The name of an ad-hoc lesson's teacher, who has no account (docs/protocol.md: pages show it
+in their language)."""
 
 _CODE_PATTERN: Final = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 _UUID_PATTERN: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -112,6 +113,17 @@ class LinkHolder:
     roster_entry_id: str
     student_code: str
     full_name: str
+
+
+class TeacherNames(Protocol):
+    """A teacher account's full name by user id (:class:`classroom.accounts.AccountService`)."""
+
+    async def user_by_id(self, user_id: str) -> _Named | None: ...
+
+
+class _Named(Protocol):
+    @property
+    def full_name(self) -> str: ...
 
 
 class LinkVerifier(Protocol):
@@ -193,7 +205,9 @@ class LessonService:
         limits: JoinLimits | None = None,
         clock: Callable[[], datetime] = _now,
         links: LinkVerifier | None = None,
+        teachers: TeacherNames | None = None,
     ) -> None:
+        self._teachers = teachers
         self._store = store
         self._limiter = limiter
         self._hasher = hasher if hasher is not None else PasswordHasher()
@@ -379,7 +393,17 @@ class LessonService:
         if record is None or record.lesson.ended:
             raise ClassroomError.bad_token()
         log.info("teacher admitted to lesson %s", record.lesson.id)
-        return Admission(record.lesson, "teacher", TEACHER_NAME)
+        return Admission(record.lesson, "teacher", await self._teacher_name(record.lesson))
+
+    async def _teacher_name(self, lesson: Lesson) -> str:
+        """The name students see: the teacher's own for a class lesson (her account's full
+        name, as she signed in), else :data:`TEACHER_NAME`, which pages show as their
+        language's word for teacher."""
+        if lesson.teacher_id is not None and self._teachers is not None:
+            user = await self._teachers.user_by_id(lesson.teacher_id)
+            if user is not None:
+                return user.full_name
+        return TEACHER_NAME
 
     async def end_lesson(self, lesson_id: str) -> Lesson | None:
         """End a lesson for good: no one is admitted any more. Idempotent (the first end time

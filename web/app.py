@@ -94,7 +94,9 @@ async def build_services(settings: Settings) -> Services:
         if redis is not None:
             await redis.aclose()
         raise
-    lessons = LessonService(database.lessons, limiter, links=records.links)
+    lessons = LessonService(
+        database.lessons, limiter, links=records.links, teachers=records.accounts
+    )
     media = MediaService(
         MediaSettings(
             ice=dataclasses.replace(

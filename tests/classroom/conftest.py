@@ -164,6 +164,7 @@ def class_lessons(
         hasher=hasher,
         clock=now,
         links=records.links,
+        teachers=records.accounts,
     )
 
 

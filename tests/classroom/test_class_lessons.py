@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from classroom.errors import ClassroomError
-from classroom.lessons import Admission, LessonService
+from classroom.lessons import TEACHER_NAME, Admission, LessonService
 from classroom.links import LINK_GRACE
 from classroom.ratelimit import MemoryFailureLimiter
 from classroom.records import Records
@@ -248,3 +248,13 @@ async def test_ad_hoc_lessons_still_admit_guests_as_guests(service: LessonServic
     admission = await service.admit_guest(created.lesson.code, PASSWORD, NAME, ADDRESS)
     assert admission.guest is True
     assert admission.name == NAME
+
+
+async def test_students_see_a_class_lessons_teacher_by_her_own_name(
+    school: School, class_lessons: LessonService
+) -> None:
+    teacher = await school.lessons.admit_teacher(school.teacher_token)
+    assert teacher.name == "Nguyễn Thị Lan"  # her account's full name, not "Teacher"
+    # An ad-hoc lesson has no teacher account: the name pages show in their language.
+    created = await class_lessons.create_lesson("Ôn tập", "mat-khau-on-tap")
+    assert (await class_lessons.admit_teacher(created.teacher_token)).name == TEACHER_NAME

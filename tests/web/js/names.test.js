@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { initialOf } from "../js/names.js";
+import { UNNAMED_TEACHER, initialOf, personName } from "../js/names.js";
 
 test("a Vietnamese name's initial is its given name's", () => {
   assert.equal(initialOf("Nguyễn Thị Lan"), "L");
@@ -20,4 +20,13 @@ test("one word, lower case, nothing", () => {
 
 test("letters outside the basic plane count as one", () => {
   assert.equal(initialOf("Lê 𝒜nh"), "𝒜");
+});
+
+
+test("an ad-hoc lesson's teacher is shown in the page's language; everyone else as named", () => {
+  assert.equal(personName({ name: UNNAMED_TEACHER, role: "teacher" }, "Giáo viên"), "Giáo viên");
+  assert.equal(personName({ name: "Nguyễn Thị Lan", role: "teacher" }, "Giáo viên"), "Nguyễn Thị Lan");
+  // A student who calls herself "Teacher" is not turned into one.
+  assert.equal(personName({ name: "Teacher", role: "student" }, "Giáo viên"), "Teacher");
+  assert.equal(personName(null, "Giáo viên"), "");
 });

@@ -18,9 +18,9 @@ import { byTestId, create, need, show } from "./dom.js";
 import { COVER_KEYS, NOTICE_KEYS, initialOf, noticeKind, stageView } from "./downlink.js";
 import { watchFrames } from "./freeze.js";
 import { LocalMedia } from "./devices.js";
-import { initI18n, setAriaLabel, setText, setTitle } from "./i18n.js";
+import { initI18n, setAriaLabel, setText, setTitle, t } from "./i18n.js";
 import { hasWebRTC } from "./media.js";
-import { showNameEnd } from "./names.js";
+import { UNNAMED_TEACHER, personName, showNameEnd } from "./names.js";
 import { Playback } from "./playback.js";
 import { LessonSession, exposeDebugHandle } from "./session.js";
 import { local as localStore, session as sessionStore } from "./storage.js";
@@ -258,7 +258,16 @@ function renderStage() {
   const stream = view.render ? received?.stream : received?.audioOnly;
   playback.attach(page.teacherVideo, stream ?? null);
   teacherVideoWanted = view.render && (view.cover === null || view.cover === "frozen");
-  page.teacherName.textContent = teacher?.name ?? "";
+  // An ad-hoc lesson's teacher has no account: her chip says "Giáo viên" / "Teacher", in the
+  // page's language (and follows a switch of it).
+  const unnamed = teacher?.role === "teacher" && teacher.name === UNNAMED_TEACHER;
+  if (unnamed) {
+    setText(page.teacherName, "participant.role_teacher");
+  } else {
+    delete page.teacherName.dataset.i18n;
+    page.teacherName.textContent = teacher?.name ?? "";
+  }
+  const shownName = personName(teacher, t("participant.role_teacher"));
   page.studentView.classList.toggle("teacher-reconnecting", teacher?.state === "reconnecting");
   show(page.placeholder, Boolean(view.placeholder));
   const text = /** @type {HTMLElement} */ (page.placeholder.querySelector(".placeholder-text"));
@@ -267,8 +276,11 @@ function renderStage() {
   page.cover.dataset.reason = view.cover ?? "";
   show(page.cover, Boolean(view.cover));
   if (view.cover) {
-    page.coverInitial.textContent = initialOf(teacher?.name ?? "");
-    showNameEnd(page.coverName, teacher?.name ?? "");
+    // A name's initial is its given name's; the word "Giáo viên" stands as a whole.
+    page.coverInitial.textContent = unnamed
+      ? ([...shownName][0] ?? "?").toLocaleUpperCase()
+      : initialOf(shownName);
+    showNameEnd(page.coverName, shownName);
     setText(page.coverText, COVER_KEYS[view.cover]);
   }
 }

@@ -29,3 +29,18 @@ export function showNameEnd(element, name) {
   element.replaceChildren(text);
   element.title = name;
 }
+
+/** The name an ad-hoc lesson's teacher has on the server: she has no account (protocol.md). */
+export const UNNAMED_TEACHER = "Teacher";
+
+/**
+ * The name to show for a participant: an ad-hoc lesson's teacher, who has no account, is
+ * shown as `teacherWord` (the page's word for teacher) rather than the server's English one.
+ * @param {{name?: unknown, role?: unknown} | null | undefined} person
+ * @param {string} teacherWord
+ * @returns {string}
+ */
+export function personName(person, teacherWord) {
+  const name = String(person?.name ?? "");
+  return person?.role === "teacher" && name === UNNAMED_TEACHER ? teacherWord : name;
+}

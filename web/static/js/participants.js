@@ -7,8 +7,8 @@
 
 import { create, show } from "./dom.js";
 import { linkBadge } from "./downlink.js";
-import { setText, setTitle } from "./i18n.js";
-import { initialOf } from "./names.js";
+import { setText, setTitle, t } from "./i18n.js";
+import { initialOf, personName } from "./names.js";
 import { participantMenu } from "./moderation.js";
 import { trackState } from "./roster.js";
 
@@ -109,10 +109,11 @@ export class ParticipantList {
     item.dataset.audio = audio;
     item.dataset.video = video;
     const name = /** @type {HTMLElement} */ (item.querySelector(".participant-name"));
-    name.textContent = person.name;
-    name.title = person.name; // the list may cut a long name short
+    const shown = personName(person, t("participant.role_teacher"));
+    name.textContent = shown;
+    name.title = shown;
     const avatar = /** @type {HTMLElement} */ (item.querySelector(".participant-avatar"));
-    avatar.textContent = initialOf(person.name);
+    avatar.textContent = initialOf(shown);
     const hand = this.hands?.has(person.id) ?? false;
     item.dataset.hand = hand ? "true" : "false";
     const handIcon = /** @type {HTMLElement} */ (item.querySelector(".status-hand"));
