@@ -409,9 +409,11 @@ class Consumer:
         "producer",
         "red",
         "retransmit_budget",
+        "rr_state",
         "rtx",
         "seq_epoch_start",
         "seq_offset",
+        "skipped",
         "ssrc",
         "transport",
         "transport_cc",
@@ -459,6 +461,11 @@ class Consumer:
         self.packets = 0
         self.octets = 0
         self.last_fraction_lost = 0
+        self.skipped = 0
+        """Numbers of this stream never sent: packets the publisher's uplink lost and nobody
+        repaired (the numbering is the publisher's, shifted). The subscriber counts them lost."""
+        self.rr_state: tuple[int, int, int] | None = None
+        """(highest sequence, cumulative lost, skipped) at the subscriber's last report."""
         self.retransmit_budget = Budget(rate=retransmit_rate, burst=retransmit_rate)
         self.rtx = (
             RtxStream(self, rtx_ssrc, rtx_payload_type)
@@ -488,13 +495,35 @@ class Consumer:
             payload_type, payload = sent
         # -- end RED ------------------------------------------------------------------------------
         out_seq = (seq + self.seq_offset) & 0xFFFF
-        if seq_diff(out_seq, self.next_seq) >= 0:
+        ahead = seq_diff(out_seq, self.next_seq)
+        if ahead >= 0:
+            if ahead:
+                self.skipped += ahead  # a gap the publisher's uplink left
             self.next_seq = (out_seq + 1) & 0xFFFF
+        elif self.skipped:
+            self.skipped -= 1  # a late packet (the publisher's repair) fills one
         out_ts = (ts + self.ts_offset) & 0xFFFFFFFF
         self.last_ts = out_ts
         self.transport.send_media(
             self, b0 & 0x20, marker | payload_type, out_seq, out_ts, payload, now
         )
+
+    def downlink_loss(self, highest: int, cumulative_lost: int) -> int | None:
+        """The share (of 256) of what this stream *sent* that the subscriber lost since its
+        previous report (RFC 3550 §6.4.1's fraction, less what was never sent): a receiver
+        report counts the publisher's uplink losses as lost too, and they say nothing of the
+        downlink. None for the first report, or when nothing was sent in between."""
+        previous = self.rr_state
+        self.rr_state = (highest, cumulative_lost, self.skipped)
+        if previous is None:
+            return None
+        expected = highest - previous[0]
+        never_sent = self.skipped - previous[2]
+        sent = expected - never_sent
+        if expected <= 0 or sent <= 0:
+            return None
+        lost = cumulative_lost - previous[1] - never_sent
+        return max(0, min(255, (lost << 8) // sent))
 
     def retransmit(self, out_seqs: tuple[int, ...], now: float) -> None:
         """Answer a subscriber's NACK from the producer's history, within this consumer's

@@ -1364,13 +1364,18 @@ class SubscribeTransport(Transport):
             elif kind in ("rr", "sr"):
                 # Report blocks about an RTX stream (whose packets exist only where media was
                 # lost) say nothing of the downlink's loss: only media SSRCs are read.
+                # The fraction is corrected for the numbers the publisher's uplink lost
+                # (Consumer.downlink_loss): those were never sent down this link.
                 worst = -1
                 for block in fb.reports:
                     consumer = self.by_ssrc.get(block.ssrc)
                     if consumer is not None:
-                        consumer.last_fraction_lost = block.fraction_lost
-                        if block.fraction_lost > worst:
-                            worst = block.fraction_lost
+                        loss = consumer.downlink_loss(block.highest_sequence, block.packets_lost)
+                        if loss is None:
+                            continue
+                        consumer.last_fraction_lost = loss
+                        if loss > worst:
+                            worst = loss
                 if worst >= 0:
                     estimator.on_receiver_loss(worst, now)
             elif kind == "remb":

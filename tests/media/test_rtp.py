@@ -349,3 +349,24 @@ def test_forwarding_garbage_never_raises(data: bytes) -> None:
     producer, _, _, _ = make_pair("audio")
     data = bytes([0x80 | (data[0] & 0x3F)]) + data[1:]
     producer.receive(data, 0.0)
+
+
+async def test_a_receiver_reports_loss_is_corrected_for_what_the_publishers_uplink_lost() -> None:
+    """A subscriber counts a number the publisher's uplink lost (and nobody repaired) as
+    lost; the server never sent it, so it says nothing of the downlink."""
+    producer, consumer, _, down = make_pair()
+    producer.receive(rtp(100, payload=KEY), 0.0)
+    first = parse_header(down.sent[0]).sequence_number
+    assert consumer.downlink_loss(first, 0) is None  # the first report only sets the mark
+    # 100 numbers later: 10 never reached the server, one came late (a repair).
+    for seq in range(101, 201):
+        if seq % 10 != 5:
+            producer.receive(rtp(seq, payload=DELTA), 0.01 * (seq - 100))
+    producer.receive(rtp(115, payload=DELTA), 1.1)
+    assert consumer.skipped == 9
+    # The subscriber lost nothing of what was sent: it reports the 9 it never saw.
+    assert consumer.downlink_loss(first + 100, 9) == 0
+    # Next: 100 more numbers, all sent; the subscriber lost 5 of them on its link.
+    for seq in range(201, 301):
+        producer.receive(rtp(seq, payload=DELTA), 2.0)
+    assert consumer.downlink_loss(first + 200, 9 + 5) == (5 << 8) // 100
