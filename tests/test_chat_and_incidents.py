@@ -177,7 +177,7 @@ async def incident_with_context(server: RunningServer) -> None:
         assert stored is not None and stored.text == "Có người nói bậy trong chat"
         context = stored.context
         assert {p["name"] for p in context["participants"]} == {
-            "Teacher",
+            "Nguyễn Thị Lan",  # the class teacher, by name
             "Nguyễn Văn An",
             "Trần Thị Bích Ngọc",
         }
