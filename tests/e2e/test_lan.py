@@ -85,6 +85,7 @@ DEFAULT_PORT = 8443  # `make serve`'s port: free, since the namespace has its ow
 TEACHER_VIDEO = '[data-testid="teacher-video"]'
 MDNS_NAME = re.compile(r"^[0-9a-f-]+\.local$", re.IGNORECASE)
 FAKE_UI = "--use-fake-ui-for-media-stream"
+TEACHER_CLICKS = asyncio.Lock()
 
 # Every candidate line the page's peer connections produce (the client drops `.local` ones
 # before signaling them, so the WebSocket frames alone do not show what the browser hid).
@@ -259,7 +260,10 @@ async def join_through_lan(teacher: Tab, student: Tab, link: str, name: str, pas
     if response.get("waiting"):
         knocking = response["participant"]["id"]
         knock = teacher.page.locator(f'[data-testid="knock"][data-id="{knocking}"]')
-        await knock.get_by_test_id("knock-admit").click(timeout=20_000)
+        # One teacher, one mouse: two clicks at once on one page race (one's scroll moves the
+        # other's target under the pointer), which a person never does.
+        async with TEACHER_CLICKS:
+            await knock.get_by_test_id("knock-admit").click(timeout=20_000)
     await expect_connected(student.page)
     return await participant_id(student.page)
 
