@@ -114,6 +114,9 @@ class Firefox:
                 headless=True,
                 app_args=["-no-remote"],
                 startup_timeout=60,
+                # Firefox's own log, kept with the profile (and gone with it), not in the
+                # working directory.
+                gecko_log=str(self.profile / "gecko.log"),
             )
             self.client.start_session()
             gc.collect()
