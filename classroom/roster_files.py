@@ -678,6 +678,9 @@ def _read_xlsx(raw: bytes, out: RosterFile) -> None:
                 out.issues.append(RosterIssue("ods_not_supported"))
                 return
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        # What zipfile raises for a damaged archive: no central directory (BadZipFile), a
+        # negative or impossible offset (ValueError, OSError), a cut-off file (EOFError), a
+        # compression method it cannot undo (NotImplementedError). All are "not a workbook".
         out.issues.append(RosterIssue("bad_xlsx"))
         return
     # Any exception from here on is a workbook openpyxl cannot read: XML errors (expat refuses
