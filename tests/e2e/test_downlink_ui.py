@@ -315,6 +315,8 @@ async def test_server_says_audio_only_for_data_saver(
     await expect_seen(tid(page, "downlink-notice"))
     await expect(tid(page, "downlink-notice")).to_have_text("Audio only — saving data")
     await expect_control_bar_fits(page)
+    # The cover follows the switch too: the chip's name and the cover's are one.
+    await expect_teacher_named(page)
     await page.screenshot(path=str(artifacts / "downlink-audio-only-server-360x640-en.png"))
     await tid(page, "lang-switch").select_option("vi")
 

@@ -18,7 +18,7 @@ import { byTestId, create, need, show } from "./dom.js";
 import { COVER_KEYS, NOTICE_KEYS, initialOf, noticeKind, stageView } from "./downlink.js";
 import { watchFrames } from "./freeze.js";
 import { LocalMedia } from "./devices.js";
-import { initI18n, setAriaLabel, setText, setTitle, t } from "./i18n.js";
+import { initI18n, onLanguageChange, setAriaLabel, setText, setTitle, t } from "./i18n.js";
 import { hasWebRTC } from "./media.js";
 import { UNNAMED_TEACHER, personName, showNameEnd } from "./names.js";
 import { Playback } from "./playback.js";
@@ -244,6 +244,12 @@ async function acquireMedia() {
 let teacherFrames = "idle";
 /** Whether the teacher's video is meant to be playing now (the detector watches only then). */
 let teacherVideoWanted = false;
+
+// The stage's names are computed, some in the page's language (an ad-hoc lesson's teacher is
+// "Giáo viên" / "Teacher"): a language switch draws it again.
+onLanguageChange(() => {
+  if (session) renderStage();
+});
 
 function renderStage() {
   const teacher = session.roster.teacher();
